@@ -1,0 +1,60 @@
+// Loads the C addon once, with one actionable error when it cannot.
+import { createRequire } from 'node:module';
+
+export interface RingSetup {
+  fd: number;
+  flags: number;
+  features: number;
+  sqEntries: number;
+  cqEntries: number;
+  ring: ArrayBuffer;
+  sqes: ArrayBuffer;
+  sqOff: { head: number; tail: number; ringMask: number; ringEntries: number; flags: number; dropped: number; array: number };
+  cqOff: { head: number; tail: number; ringMask: number; ringEntries: number; overflow: number; cqes: number; flags: number };
+}
+
+type View = ArrayBuffer | ArrayBufferView;
+
+export interface NativeAddon {
+  setupRing(entries: number, flags: number, cqEntries: number): RingSetup;
+  closeRing(fd: number): void;
+  enter(fd: number, toSubmit: number, minComplete: number, flags: number): number;
+  register(fd: number, opcode: number, arg: View | null, nrArgs: number): number;
+  mmap(fd: number, length: number, prot: number, flags: number, offset: number | bigint): ArrayBuffer;
+  munmap(buf: ArrayBuffer): void;
+  alloc(size: number, align: number): ArrayBuffer;
+  addressOf(view: View): bigint;
+  eventfd(initval?: number, flags?: number): number;
+  watch(fd: number, cb: () => void): number;
+  watchRef(handle: number, ref: boolean): void;
+  unwatch(handle: number): void;
+  close(fd: number): number;
+  ioctl64(fd: number, request: number): bigint;
+  ioctlInt(fd: number, request: number): number;
+  statxDio(path: string): { memAlign: number; offsetAlign: number; blksize: number; size: bigint; mode: number };
+  gettid(): number;
+  constants: Record<string, number>;
+}
+
+let addon: NativeAddon | undefined;
+
+/** The addon, loaded on first use so that pure-JS parts (CLI help, encoders) work without it. */
+export function native(): NativeAddon {
+  if (addon) return addon;
+  const require = createRequire(import.meta.url);
+  try {
+    addon = require('../../build/Release/ublkit.node') as NativeAddon;
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new Error(
+      `ublkit: cannot load the native addon (${why}); rebuild it with 'npm rebuild ublkit' ` +
+        `(needs python3, make and a C compiler: apt-get install build-essential python3)`,
+    );
+  }
+  return addon;
+}
+
+/** Raw address of a buffer's data as a JS number (user-space addresses fit in 47 bits). */
+export function addressOf(view: View): number {
+  return Number(native().addressOf(view));
+}

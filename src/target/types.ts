@@ -1,0 +1,96 @@
+// The Target interface: a block device is an object with async read/write/flush/discard/writeZeroes.
+import type { Ring } from '../uring/ring.js';
+
+/** A result now or later: targets that finish synchronously (null, memory) skip a promise per IO. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** What a target supports; the engine turns this into ublk params and request routing. */
+export interface TargetCaps {
+  /** FLUSH requests are sent (volatile write cache); needs `flush`. */
+  flush?: boolean;
+  /** Native FUA writes (with `flush`). */
+  fua?: boolean;
+  /** DISCARD requests are sent; needs `discard`. */
+  discard?: boolean;
+  /** WRITE_ZEROES requests are sent; needs `writeZeroes`. */
+  writeZeroes?: boolean;
+  readOnly?: boolean;
+  rotational?: boolean;
+}
+
+/** Block geometry and limits a target may declare; the engine fills the rest with safe defaults. */
+export interface TargetLimits {
+  /** log2 of the logical block size: 9 (512) .. 12 (4096). */
+  logicalBlockShift?: number;
+  physicalBlockShift?: number;
+  ioMinShift?: number;
+  ioOptShift?: number;
+  /** DMA alignment mask, e.g. 511 when the backend takes 512-byte aligned buffers. */
+  dmaAlignment?: number;
+  segment?: { segBoundaryMask: number; maxSegmentSize: number; maxSegments: number };
+  /** Largest request in bytes (capped by the device's max_io_buf_bytes). */
+  maxIoBytes?: number;
+  /** Discard granularity in bytes. */
+  discardGranularity?: number;
+}
+
+/** One piece of a request that a pass-through target maps to a file: zero copy does the IO itself. */
+export interface Extent {
+  fd: number;
+  /** Byte offset in `fd`. */
+  offset: number;
+  length: number;
+  /** Byte offset inside the request's buffer. */
+  bufOffset: number;
+}
+
+/** Per-thread context handed to `open`: the thread's ring, for targets that do their IO through it. */
+export interface TargetContext {
+  ring: Ring;
+  /** Queues this thread serves. */
+  queues: number[];
+  /** Index of the thread (0 for the calling thread). */
+  thread: number;
+}
+
+/** Flags passed to write(): `fua` when the request must be durable before completing. */
+export interface WriteFlags {
+  fua: boolean;
+}
+
+export interface Target {
+  /** Capacity in bytes (a multiple of the logical block size). */
+  readonly size: number;
+  readonly caps?: TargetCaps;
+  readonly limits?: TargetLimits;
+  /** Called once per serving thread before any IO. */
+  open?(ctx: TargetContext): MaybePromise<void>;
+  /** Fill `buf` from `offset`; resolve with the bytes filled (a short count re-asks the rest). */
+  read(buf: Uint8Array, offset: number): MaybePromise<number>;
+  /** Store `buf` at `offset`; resolve with the bytes stored. */
+  write(buf: Uint8Array, offset: number, flags: WriteFlags): MaybePromise<number>;
+  flush?(): MaybePromise<unknown>;
+  discard?(offset: number, length: number): MaybePromise<unknown>;
+  writeZeroes?(offset: number, length: number, noUnmap: boolean): MaybePromise<unknown>;
+  /**
+   * Pass-through targets map a request to file extents; with it the engine can use zero copy
+   * (the request pages go straight to the file IO, the target never sees the bytes).
+   */
+  route?(offset: number, length: number): Extent[];
+  close?(): MaybePromise<void>;
+}
+
+/**
+ * How to build a target in another thread: a module that exports `create(config)`. Used for
+ * multi-threaded devices and by the CLI; config must be structured-cloneable.
+ */
+export interface TargetSpec {
+  module: string;
+  config?: unknown;
+}
+
+export interface TargetModule {
+  create(config: any): MaybePromise<Target>;
+  /** Runs once in the calling thread before any thread creates its instance (validate, allocate). */
+  prepare?(config: any): MaybePromise<any>;
+}

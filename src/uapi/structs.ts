@@ -1,0 +1,258 @@
+// Layouts of the ublk structs (ublksrv_ctrl_cmd, dev_info, ublk_params, io_desc) on plain DataViews.
+import * as U from './ublk.js';
+
+export interface CtrlCmd {
+  devId: number;
+  queueId?: number;
+  len?: number;
+  addr?: number;
+  data0?: number | bigint;
+  devPathLen?: number;
+}
+
+/** Writes struct ublksrv_ctrl_cmd (32 bytes) at `off`. */
+export function encodeCtrlCmd(v: DataView, off: number, c: CtrlCmd): void {
+  v.setUint32(off + 0, c.devId >>> 0, true);
+  v.setUint16(off + 4, c.queueId ?? 0xffff, true);
+  v.setUint16(off + 6, c.len ?? 0, true);
+  setU64(v, off + 8, c.addr ?? 0);
+  const d = c.data0 ?? 0;
+  if (typeof d === 'bigint') v.setBigUint64(off + 16, d, true);
+  else setU64(v, off + 16, d);
+  v.setUint16(off + 24, c.devPathLen ?? 0, true);
+  v.setUint16(off + 26, 0, true);
+  v.setUint32(off + 28, 0, true);
+}
+
+export interface DevInfo {
+  nrHwQueues: number;
+  queueDepth: number;
+  state: number;
+  maxIoBufBytes: number;
+  devId: number;
+  ublksrvPid: number;
+  flags: number;
+  ublksrvFlags: bigint;
+  ownerUid: number;
+  ownerGid: number;
+}
+
+export function encodeDevInfo(v: DataView, off: number, d: Partial<DevInfo>): void {
+  for (let i = 0; i < U.SIZEOF_UBLKSRV_CTRL_DEV_INFO; i++) v.setUint8(off + i, 0);
+  v.setUint16(off + 0, d.nrHwQueues ?? 1, true);
+  v.setUint16(off + 2, d.queueDepth ?? 128, true);
+  v.setUint16(off + 4, d.state ?? 0, true);
+  v.setUint32(off + 8, d.maxIoBufBytes ?? 0, true);
+  v.setUint32(off + 12, (d.devId ?? -1) >>> 0, true);
+  v.setInt32(off + 16, d.ublksrvPid ?? -1, true);
+  setU64(v, off + 24, d.flags ?? 0);
+  v.setBigUint64(off + 32, d.ublksrvFlags ?? 0n, true);
+}
+
+export function decodeDevInfo(v: DataView, off: number): DevInfo {
+  return {
+    nrHwQueues: v.getUint16(off + 0, true),
+    queueDepth: v.getUint16(off + 2, true),
+    state: v.getUint16(off + 4, true),
+    maxIoBufBytes: v.getUint32(off + 8, true),
+    devId: v.getUint32(off + 12, true),
+    ublksrvPid: v.getInt32(off + 16, true),
+    flags: getU64(v, off + 24),
+    ublksrvFlags: v.getBigUint64(off + 32, true),
+    ownerUid: v.getUint32(off + 40, true),
+    ownerGid: v.getUint32(off + 44, true),
+  };
+}
+
+export interface ParamBasic {
+  attrs: number;
+  logicalBsShift: number;
+  physicalBsShift: number;
+  ioOptShift: number;
+  ioMinShift: number;
+  maxSectors: number;
+  chunkSectors: number;
+  devSectors: number;
+  virtBoundaryMask: number;
+}
+export interface ParamDiscard {
+  discardAlignment: number;
+  discardGranularity: number;
+  maxDiscardSectors: number;
+  maxWriteZeroesSectors: number;
+  maxDiscardSegments: number;
+}
+export interface ParamDevt { charMajor: number; charMinor: number; diskMajor: number; diskMinor: number }
+export interface ParamZoned { maxOpenZones: number; maxActiveZones: number; maxZoneAppendSectors: number }
+export interface ParamDma { alignment: number }
+export interface ParamSegment { segBoundaryMask: number; maxSegmentSize: number; maxSegments: number }
+export interface ParamIntegrity {
+  flags: number;
+  maxIntegritySegments: number;
+  intervalExp: number;
+  metadataSize: number;
+  piOffset: number;
+  csumType: number;
+  tagSize: number;
+}
+
+/** struct ublk_params; a sub-struct is present exactly when its `types` bit is set. */
+export interface Params {
+  basic: ParamBasic;
+  discard?: ParamDiscard;
+  devt?: ParamDevt;
+  zoned?: ParamZoned;
+  dma?: ParamDma;
+  seg?: ParamSegment;
+  integrity?: ParamIntegrity;
+}
+
+export function encodeParams(v: DataView, off: number, p: Params): void {
+  for (let i = 0; i < U.SIZEOF_UBLK_PARAMS; i++) v.setUint8(off + i, 0);
+  let types = U.UBLK_PARAM_TYPE_BASIC;
+  const b = p.basic;
+  v.setUint32(off + 8, b.attrs, true);
+  v.setUint8(off + 12, b.logicalBsShift);
+  v.setUint8(off + 13, b.physicalBsShift);
+  v.setUint8(off + 14, b.ioOptShift);
+  v.setUint8(off + 15, b.ioMinShift);
+  v.setUint32(off + 16, b.maxSectors, true);
+  v.setUint32(off + 20, b.chunkSectors, true);
+  setU64(v, off + 24, b.devSectors);
+  setU64(v, off + 32, b.virtBoundaryMask);
+  if (p.discard) {
+    types |= U.UBLK_PARAM_TYPE_DISCARD;
+    const d = p.discard;
+    v.setUint32(off + 40, d.discardAlignment, true);
+    v.setUint32(off + 44, d.discardGranularity, true);
+    v.setUint32(off + 48, d.maxDiscardSectors, true);
+    v.setUint32(off + 52, d.maxWriteZeroesSectors, true);
+    v.setUint16(off + 56, d.maxDiscardSegments, true);
+  }
+  if (p.zoned) {
+    types |= U.UBLK_PARAM_TYPE_ZONED;
+    v.setUint32(off + 76, p.zoned.maxOpenZones, true);
+    v.setUint32(off + 80, p.zoned.maxActiveZones, true);
+    v.setUint32(off + 84, p.zoned.maxZoneAppendSectors, true);
+  }
+  if (p.dma) {
+    types |= U.UBLK_PARAM_TYPE_DMA_ALIGN;
+    v.setUint32(off + 108, p.dma.alignment, true);
+  }
+  if (p.seg) {
+    types |= U.UBLK_PARAM_TYPE_SEGMENT;
+    setU64(v, off + 120, p.seg.segBoundaryMask);
+    v.setUint32(off + 128, p.seg.maxSegmentSize, true);
+    v.setUint16(off + 132, p.seg.maxSegments, true);
+  }
+  if (p.integrity) {
+    types |= U.UBLK_PARAM_TYPE_INTEGRITY;
+    const i = p.integrity;
+    v.setUint32(off + 136, i.flags, true);
+    v.setUint16(off + 140, i.maxIntegritySegments, true);
+    v.setUint8(off + 142, i.intervalExp);
+    v.setUint8(off + 143, i.metadataSize);
+    v.setUint8(off + 144, i.piOffset);
+    v.setUint8(off + 145, i.csumType);
+    v.setUint8(off + 146, i.tagSize);
+  }
+  v.setUint32(off + 0, U.SIZEOF_UBLK_PARAMS, true);
+  v.setUint32(off + 4, types, true);
+}
+
+export function decodeParams(v: DataView, off: number): Params {
+  const types = v.getUint32(off + 4, true);
+  const p: Params = {
+    basic: {
+      attrs: v.getUint32(off + 8, true),
+      logicalBsShift: v.getUint8(off + 12),
+      physicalBsShift: v.getUint8(off + 13),
+      ioOptShift: v.getUint8(off + 14),
+      ioMinShift: v.getUint8(off + 15),
+      maxSectors: v.getUint32(off + 16, true),
+      chunkSectors: v.getUint32(off + 20, true),
+      devSectors: getU64(v, off + 24),
+      virtBoundaryMask: getU64(v, off + 32),
+    },
+  };
+  if (types & U.UBLK_PARAM_TYPE_DISCARD) {
+    p.discard = {
+      discardAlignment: v.getUint32(off + 40, true),
+      discardGranularity: v.getUint32(off + 44, true),
+      maxDiscardSectors: v.getUint32(off + 48, true),
+      maxWriteZeroesSectors: v.getUint32(off + 52, true),
+      maxDiscardSegments: v.getUint16(off + 56, true),
+    };
+  }
+  if (types & U.UBLK_PARAM_TYPE_DEVT) {
+    p.devt = {
+      charMajor: v.getUint32(off + 60, true),
+      charMinor: v.getUint32(off + 64, true),
+      diskMajor: v.getUint32(off + 68, true),
+      diskMinor: v.getUint32(off + 72, true),
+    };
+  }
+  if (types & U.UBLK_PARAM_TYPE_ZONED) {
+    p.zoned = {
+      maxOpenZones: v.getUint32(off + 76, true),
+      maxActiveZones: v.getUint32(off + 80, true),
+      maxZoneAppendSectors: v.getUint32(off + 84, true),
+    };
+  }
+  if (types & U.UBLK_PARAM_TYPE_DMA_ALIGN) p.dma = { alignment: v.getUint32(off + 108, true) };
+  if (types & U.UBLK_PARAM_TYPE_SEGMENT) {
+    p.seg = {
+      segBoundaryMask: getU64(v, off + 120),
+      maxSegmentSize: v.getUint32(off + 128, true),
+      maxSegments: v.getUint16(off + 132, true),
+    };
+  }
+  if (types & U.UBLK_PARAM_TYPE_INTEGRITY) {
+    p.integrity = {
+      flags: v.getUint32(off + 136, true),
+      maxIntegritySegments: v.getUint16(off + 140, true),
+      intervalExp: v.getUint8(off + 142),
+      metadataSize: v.getUint8(off + 143),
+      piOffset: v.getUint8(off + 144),
+      csumType: v.getUint8(off + 145),
+      tagSize: v.getUint8(off + 146),
+    };
+  }
+  return p;
+}
+
+/** Writes struct ublksrv_io_cmd (16 bytes) at `off`. `addr` is a JS number (< 2^53). */
+export function encodeIoCmd(v: DataView, off: number, qid: number, tag: number, result: number, addr: number): void {
+  v.setUint16(off + 0, qid, true);
+  v.setUint16(off + 2, tag, true);
+  v.setInt32(off + 4, result, true);
+  setU64(v, off + 8, addr);
+}
+
+/** Byte offset on /dev/ublkcN addressing a request's data for user copy (pread/pwrite). */
+export function userCopyOffset(qid: number, tag: number, byteOffset: number, integrity = false): bigint {
+  let pos = BigInt(U.UBLKSRV_IO_BUF_OFFSET) + (BigInt(qid) << BigInt(U.UBLK_QID_OFF)) +
+    (BigInt(tag) << BigInt(U.UBLK_TAG_OFF)) + BigInt(byteOffset);
+  if (integrity) pos |= 1n << BigInt(U.UBLK_INTEGRITY_FLAG_OFF);
+  return pos;
+}
+
+/** Offset of queue `qid`'s descriptor array in the ublkc mmap space (4 KiB pages). */
+export function descMmapOffset(qid: number, pageSize = 4096): number {
+  const stride = roundUp(U.UBLK_MAX_QUEUE_DEPTH * U.SIZEOF_UBLKSRV_IO_DESC, pageSize);
+  return U.UBLKSRV_CMD_BUF_OFFSET + qid * stride;
+}
+
+export function roundUp(n: number, align: number): number {
+  return Math.ceil(n / align) * align;
+}
+
+/** u64 as two u32 halves; exact for values below 2^53. */
+export function setU64(v: DataView, off: number, n: number): void {
+  v.setUint32(off, n >>> 0, true);
+  v.setUint32(off + 4, Math.floor(n / 0x100000000) >>> 0, true);
+}
+
+export function getU64(v: DataView, off: number): number {
+  return v.getUint32(off, true) + v.getUint32(off + 4, true) * 0x100000000;
+}

@@ -1,0 +1,169 @@
+// Every control command on /dev/ublk-control, sent as URING_CMD on an SQE128 ring, async.
+import * as fs from 'node:fs';
+import { native, addressOf } from '../native.js';
+import { Ring } from '../uring/ring.js';
+import { prepUringCmd } from '../uring/sqe.js';
+import * as IO from '../uapi/io-uring.js';
+import * as U from '../uapi/ublk.js';
+import {
+  type DevInfo, type Params, encodeCtrlCmd, encodeDevInfo, decodeDevInfo, encodeParams, decodeParams,
+} from '../uapi/structs.js';
+import { UblkError, errnoName } from '../errors.js';
+
+export const CONTROL_PATH = '/dev/ublk-control';
+
+/** Opens /dev/ublk-control, turning the usual failures into one actionable message. */
+export function openControl(path = CONTROL_PATH): number {
+  try {
+    return fs.openSync(path, fs.constants.O_RDWR);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code === 'ENOENT' || code === 'ENXIO' || code === 'ENODEV') {
+      throw new UblkError('ENODEV', `${path} not found: load the ublk driver with 'modprobe ublk_drv' (Linux 6.0+ with CONFIG_BLK_DEV_UBLK)`);
+    }
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new UblkError('EPERM', `permission denied opening ${path}: run as root (sudo)`);
+    }
+    throw new UblkError(code, `cannot open ${path}: ${code}`);
+  }
+}
+
+interface CmdArgs {
+  buf?: ArrayBuffer;
+  len?: number;
+  data0?: number | bigint;
+  queueId?: number;
+  devPathLen?: number;
+}
+
+export class Control {
+  private readonly fd: number;
+  private readonly ring: Ring;
+
+  constructor(path = CONTROL_PATH) {
+    this.fd = openControl(path);
+    try {
+      this.ring = new Ring({ entries: 32, flags: IO.IORING_SETUP_SQE128 });
+    } catch (err) {
+      fs.closeSync(this.fd);
+      throw err;
+    }
+    // The poll holds the event loop only while a command is in flight.
+    this.ring.watch(() => this.ring.reap(() => {}), true);
+  }
+
+  close(): void {
+    this.ring.close();
+    fs.closeSync(this.fd);
+  }
+
+  /** Sends one command and resolves with the CQE result (>= 0) or rejects with a UblkError. */
+  async cmd(op: number, devId: number, name: string, a: CmdArgs = {}): Promise<number> {
+    const o = this.ring.get();
+    const v = this.ring.sqes;
+    prepUringCmd(v, o, this.fd, op);
+    encodeCtrlCmd(v, o + 48, {
+      devId,
+      queueId: a.queueId ?? 0xffff,
+      len: a.len ?? a.buf?.byteLength ?? 0,
+      addr: a.buf ? addressOf(a.buf) : 0,
+      data0: a.data0 ?? 0,
+      devPathLen: a.devPathLen ?? 0,
+    });
+    const done = this.ring.track(o);
+    const sub = this.ring.submit(0);
+    if (sub < 0) throw UblkError.fromResult(sub, `${name}: io_uring_enter`);
+    const res = await done;
+    // Keep the payload reachable until the kernel is done with it.
+    void a.buf;
+    if (res < 0) throw new UblkError(errnoName(res), `${name} (dev ${devId}): ${errnoName(res)}`);
+    return res;
+  }
+
+  async getFeatures(): Promise<number> {
+    const buf = native().alloc(8, 8);
+    await this.cmd(U.UBLK_U_CMD_GET_FEATURES, 0xffffffff, 'GET_FEATURES', { buf });
+    const v = new DataView(buf);
+    return v.getUint32(0, true) + v.getUint32(4, true) * 0x100000000;
+  }
+
+  /** ADD_DEV; returns the kernel's dev_info, whose flags are the negotiation result. */
+  async addDev(info: Partial<DevInfo>): Promise<DevInfo> {
+    const buf = native().alloc(U.SIZEOF_UBLKSRV_CTRL_DEV_INFO, 8);
+    const v = new DataView(buf);
+    encodeDevInfo(v, 0, info);
+    await this.cmd(U.UBLK_U_CMD_ADD_DEV, info.devId ?? -1, 'ADD_DEV', { buf });
+    return decodeDevInfo(v, 0);
+  }
+
+  async getDevInfo(devId: number): Promise<DevInfo> {
+    const buf = native().alloc(U.SIZEOF_UBLKSRV_CTRL_DEV_INFO, 8);
+    await this.cmd(U.UBLK_U_CMD_GET_DEV_INFO, devId, 'GET_DEV_INFO', { buf });
+    return decodeDevInfo(new DataView(buf), 0);
+  }
+
+  async setParams(devId: number, p: Params): Promise<void> {
+    const buf = native().alloc(U.SIZEOF_UBLK_PARAMS, 8);
+    encodeParams(new DataView(buf), 0, p);
+    await this.cmd(U.UBLK_U_CMD_SET_PARAMS, devId, 'SET_PARAMS', { buf });
+  }
+
+  async getParams(devId: number): Promise<Params> {
+    const buf = native().alloc(U.SIZEOF_UBLK_PARAMS, 8);
+    const v = new DataView(buf);
+    v.setUint32(0, U.SIZEOF_UBLK_PARAMS, true);
+    await this.cmd(U.UBLK_U_CMD_GET_PARAMS, devId, 'GET_PARAMS', { buf });
+    return decodeParams(v, 0);
+  }
+
+  /** CPUs that blk-mq maps to queue `qid`. */
+  async getQueueAffinity(devId: number, qid: number): Promise<number[]> {
+    const len = 128;
+    const buf = native().alloc(len, 8);
+    await this.cmd(U.UBLK_U_CMD_GET_QUEUE_AFFINITY, devId, 'GET_QUEUE_AFFINITY', { buf, data0: qid });
+    const bytes = new Uint8Array(buf);
+    const cpus: number[] = [];
+    for (let i = 0; i < len * 8; i++) if (bytes[i >> 3] & (1 << (i & 7))) cpus.push(i);
+    return cpus;
+  }
+
+  startDev(devId: number, pid: number): Promise<number> {
+    return this.cmd(U.UBLK_U_CMD_START_DEV, devId, 'START_DEV', { data0: pid });
+  }
+  stopDev(devId: number): Promise<number> {
+    return this.cmd(U.UBLK_U_CMD_STOP_DEV, devId, 'STOP_DEV');
+  }
+  tryStopDev(devId: number): Promise<number> {
+    return this.cmd(U.UBLK_U_CMD_TRY_STOP_DEV, devId, 'TRY_STOP_DEV');
+  }
+  delDev(devId: number): Promise<number> {
+    return this.cmd(U.UBLK_U_CMD_DEL_DEV, devId, 'DEL_DEV');
+  }
+  delDevAsync(devId: number): Promise<number> {
+    return this.cmd(U.UBLK_U_CMD_DEL_DEV_ASYNC, devId, 'DEL_DEV_ASYNC');
+  }
+  startUserRecovery(devId: number): Promise<number> {
+    return this.cmd(U.UBLK_U_CMD_START_USER_RECOVERY, devId, 'START_USER_RECOVERY');
+  }
+  endUserRecovery(devId: number, pid: number): Promise<number> {
+    return this.cmd(U.UBLK_U_CMD_END_USER_RECOVERY, devId, 'END_USER_RECOVERY', { data0: pid });
+  }
+  updateSize(devId: number, sectors: number): Promise<number> {
+    return this.cmd(U.UBLK_U_CMD_UPDATE_SIZE, devId, 'UPDATE_SIZE', { data0: sectors });
+  }
+  quiesce(devId: number, timeoutMs: number): Promise<number> {
+    return this.cmd(U.UBLK_U_CMD_QUIESCE_DEV, devId, 'QUIESCE_DEV', { data0: timeoutMs });
+  }
+  /** REG_BUF of a shared mapping; resolves with the kernel-chosen buffer index. */
+  regBuf(devId: number, addr: number, len: number, flags: number): Promise<number> {
+    const buf = native().alloc(24, 8);
+    const v = new DataView(buf);
+    v.setBigUint64(0, BigInt(addr), true);
+    v.setBigUint64(8, BigInt(len), true);
+    v.setUint32(16, flags, true);
+    return this.cmd(U.UBLK_U_CMD_REG_BUF, devId, 'REG_BUF', { buf });
+  }
+  unregBuf(devId: number, index: number): Promise<number> {
+    return this.cmd(U.UBLK_U_CMD_UNREG_BUF, devId, 'UNREG_BUF', { data0: index });
+  }
+}

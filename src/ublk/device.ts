@@ -1,0 +1,237 @@
+// Device lifecycle: ADD, params, serving threads, START, STOP, DEL, with cleanup on every failure.
+import * as fs from 'node:fs';
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { Control } from './control.js';
+import { QueueEngine } from './queue.js';
+import { buildParams } from './params.js';
+import { type ModeRequest, type DataMode, MODE_FLAGS, chooseMode, needsRoute, needsTrust } from './modes.js';
+import { checkTarget } from '../target/contract.js';
+import type { Target, TargetModule, TargetSpec } from '../target/types.js';
+import type { DevInfo, Params } from '../uapi/structs.js';
+import * as U from '../uapi/ublk.js';
+import { UblkError } from '../errors.js';
+import type { WorkerInit } from './worker.js';
+
+export interface DeviceOptions {
+  /** A target object (served in this thread), or a module spec (served in `threads` worker threads). */
+  target: Target | TargetSpec;
+  /** Device id; -1 (default) lets the kernel choose. */
+  id?: number;
+  queues?: number;
+  depth?: number;
+  /** Serving threads: 1 serves every queue in the calling thread; more need a TargetSpec. */
+  threads?: number;
+  mode?: ModeRequest;
+  maxIoBufBytes?: number;
+  /** Extra UBLK_F_* flags to request (recovery, quiesce, ...). */
+  flags?: number;
+  /** Opaque 64-bit server data stored by the kernel (ublksrv_flags). */
+  serverFlags?: bigint;
+  noFixedFd?: boolean;
+}
+
+const DEFAULT_MAX_IO = 1 << 20;
+
+function isSpec(t: Target | TargetSpec): t is TargetSpec {
+  return typeof (t as TargetSpec).module === 'string' && typeof (t as Target).read !== 'function';
+}
+
+/** True when this process has CAP_SYS_ADMIN (bit 21 of the effective capability set). */
+export function hasSysAdmin(): boolean {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m ? (BigInt('0x' + m[1]) & (1n << 21n)) !== 0n : false;
+  } catch {
+    return process.getuid?.() === 0;
+  }
+}
+
+async function openRetry(path: string, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return fs.openSync(path, fs.constants.O_RDWR);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+const FEATURE_NEEDS: Record<DataMode, string> = {
+  'copy': '',
+  'get-data': 'UBLK_F_NEED_GET_DATA',
+  'user-copy': 'UBLK_F_USER_COPY (Linux 6.5+)',
+  'zero-copy': 'UBLK_F_SUPPORT_ZERO_COPY (Linux 6.15+)',
+  'auto-buf-reg': 'UBLK_F_AUTO_BUF_REG (Linux 6.16+)',
+};
+
+export class Device extends EventEmitter {
+  readonly id: number;
+  readonly mode: DataMode;
+  info: DevInfo;
+  readonly params: Params;
+  /** Resolves when every serving thread has finished (device stopped or server aborted). */
+  readonly closed: Promise<void>;
+  private readonly ctrl: Control;
+  private ublkcFd: number;
+  private stopped = false;
+
+  private constructor(ctrl: Control, info: DevInfo, params: Params, mode: DataMode, fd: number, closed: Promise<void>) {
+    super();
+    this.ctrl = ctrl;
+    this.info = info;
+    this.id = info.devId;
+    this.params = params;
+    this.mode = mode;
+    this.ublkcFd = fd;
+    this.closed = closed.finally(() => this.closeFd());
+  }
+
+  get blockPath(): string {
+    return `/dev/ublkb${this.id}`;
+  }
+  get charPath(): string {
+    return `/dev/ublkc${this.id}`;
+  }
+
+  /** Adds, configures and starts a device; when it resolves /dev/ublkbN exists and is LIVE. */
+  static async create(opts: DeviceOptions): Promise<Device> {
+    const queues = opts.queues ?? 1;
+    const depth = opts.depth ?? 128;
+    if (!Number.isInteger(queues) || queues < 1 || queues > U.UBLK_MAX_NR_QUEUES) throw new UblkError('EINVAL', `queues must be 1..${U.UBLK_MAX_NR_QUEUES}, got ${queues}`);
+    if (!Number.isInteger(depth) || depth < 1 || depth > U.UBLK_MAX_QUEUE_DEPTH) throw new UblkError('EINVAL', `depth must be 1..${U.UBLK_MAX_QUEUE_DEPTH}, got ${depth}`);
+    const spec = isSpec(opts.target) ? opts.target : undefined;
+    const threads = opts.threads ?? (spec ? queues : 1);
+    if (threads > 1 && !spec) throw new UblkError('EINVAL', 'more than one thread needs the target as a module spec {module, config}');
+
+    // The local instance serves in-thread, or only describes the device when workers serve.
+    let config: unknown;
+    let target: Target;
+    if (spec) {
+      const mod = (await import(spec.module)) as TargetModule;
+      config = mod.prepare ? await mod.prepare(spec.config) : spec.config;
+      target = checkTarget(await mod.create(config));
+    } else {
+      target = checkTarget(opts.target as Target);
+    }
+    const ctrl = new Control();
+    let devId = -1;
+    try {
+      const features = await ctrl.getFeatures();
+      if (!(features & U.UBLK_F_CMD_IOCTL_ENCODE)) throw new UblkError('ENOTSUP', 'this kernel\'s ublk lacks ioctl-encoded commands: Linux 6.2 or newer is needed');
+      const mode = chooseMode(opts.mode ?? 'auto', features, typeof target.route === 'function');
+      if (MODE_FLAGS[mode] && !(features & MODE_FLAGS[mode])) throw new UblkError('ENOTSUP', `data mode '${mode}' needs ${FEATURE_NEEDS[mode]}, which this kernel lacks`);
+      if (needsTrust(mode) && !hasSysAdmin()) throw new UblkError('EPERM', `data mode '${mode}' lends client pages to the server and needs CAP_SYS_ADMIN: run as root or use mode 'copy'`);
+      if (needsRoute(mode) && typeof target.route !== 'function') throw new UblkError('EINVAL', `data mode '${mode}' needs a pass-through target (with route()); this target must see the bytes: use 'copy' or 'user-copy'`);
+      const maxIoBufBytes = opts.maxIoBufBytes ?? DEFAULT_MAX_IO;
+      const params = buildParams(target, maxIoBufBytes);
+      const info = await ctrl.addDev({
+        devId: opts.id ?? -1, nrHwQueues: queues, queueDepth: depth, maxIoBufBytes,
+        flags: MODE_FLAGS[mode] | (opts.flags ?? 0), ublksrvFlags: opts.serverFlags ?? 0n,
+      });
+      devId = info.devId;
+      if (MODE_FLAGS[mode] && !(info.flags & MODE_FLAGS[mode])) throw new UblkError('ENOTSUP', `the kernel refused data mode '${mode}' at ADD_DEV`);
+      const fd = await openRetry(`/dev/ublkc${devId}`, 3000);
+      let closed: Promise<void>;
+      try {
+        await ctrl.setParams(devId, params);
+        const engineCfg = { ublkcFd: fd, queueDepth: info.queueDepth, maxIoBufBytes: info.maxIoBufBytes, mode, noFixedFd: opts.noFixedFd };
+        const nq = info.nrHwQueues;
+        const nt = Math.min(threads, nq);
+        const slotsOf = (qs: number[]) => qs.flatMap((q) => Array.from({ length: info.queueDepth }, (_, t) => [q, t] as [number, number]));
+        if (nt <= 1 && !spec) {
+          closed = (await serveHere(target, engineCfg, slotsOf(range(nq)))).done;
+        } else {
+          await target.close?.();
+          const groups = Array.from({ length: nt }, (_, i) => range(nq).filter((q) => q % nt === i));
+          closed = (await serveInWorkers(spec!, config, engineCfg, groups, slotsOf)).done;
+        }
+        await ctrl.startDev(devId, process.pid);
+      } catch (err) {
+        await ctrl.stopDev(devId).catch(() => {});
+        fs.closeSync(fd);
+        throw err;
+      }
+      const live = await ctrl.getDevInfo(devId);
+      return new Device(ctrl, live, params, mode, fd, closed);
+    } catch (err) {
+      if (devId >= 0) await ctrl.delDev(devId).catch(() => {});
+      ctrl.close();
+      throw err;
+    }
+  }
+
+  private closeFd(): void {
+    if (this.ublkcFd >= 0) {
+      fs.closeSync(this.ublkcFd);
+      this.ublkcFd = -1;
+    }
+    this.emit('closed');
+  }
+
+  async refreshInfo(): Promise<DevInfo> {
+    this.info = await this.ctrl.getDevInfo(this.id);
+    return this.info;
+  }
+
+  /** STOP_DEV: the kernel drains in-flight IO, aborts the slots, and the serving threads end. */
+  async stop(): Promise<void> {
+    if (!this.stopped) {
+      this.stopped = true;
+      await this.ctrl.stopDev(this.id);
+    }
+    await this.closed;
+  }
+
+  /** Stops (if needed) and deletes the device; /dev/ublkcN is gone when this resolves. */
+  async delete(): Promise<void> {
+    try {
+      await this.stop();
+      await this.ctrl.delDev(this.id);
+    } finally {
+      this.ctrl.close();
+    }
+  }
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+type EngineBase = { ublkcFd: number; queueDepth: number; maxIoBufBytes: number; mode: DataMode; noFixedFd?: boolean };
+
+async function serveHere(target: Target, cfg: EngineBase, slots: Array<[number, number]>): Promise<{ done: Promise<void> }> {
+  const engine = new QueueEngine({ ...cfg, slots, target, onError: (e) => process.emitWarning(e.message) });
+  await target.open?.({ ring: engine.ring, queues: [...new Set(slots.map((s) => s[0]))], thread: 0 });
+  engine.start();
+  return { done: engine.done.then(() => target.close?.()) };
+}
+
+async function serveInWorkers(
+  spec: TargetSpec, config: unknown, cfg: EngineBase, groups: number[][],
+  slotsOf: (qs: number[]) => Array<[number, number]>,
+): Promise<{ done: Promise<void> }> {
+  const url = new URL('./worker.js', import.meta.url);
+  const workers = groups.map((queues, thread) => {
+    const init: WorkerInit = { spec: { module: spec.module, config }, engine: { ...cfg, slots: slotsOf(queues) }, thread, queues };
+    return new Worker(url, { workerData: init });
+  });
+  const finished = workers.map((w) => new Promise<void>((resolve) => {
+    w.on('message', (m: { type: string; message?: string }) => {
+      if (m.type === 'error') process.emitWarning(m.message ?? 'ublk worker error');
+    });
+    w.once('exit', () => resolve());
+  }));
+  await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
+    const onMsg = (m: { type: string; message?: string }) => {
+      if (m.type === 'ready') { w.off('message', onMsg); resolve(); }
+      if (m.type === 'fatal') { w.off('message', onMsg); reject(new UblkError('EIO', m.message)); }
+    };
+    w.on('message', onMsg);
+    w.once('error', reject);
+    w.once('exit', () => reject(new UblkError('EIO', 'a serving thread exited during start-up')));
+  })));
+  return { done: Promise.all(finished).then(() => {}) };
+}

@@ -1,0 +1,387 @@
+// The per-thread fetch/commit engine: owns tags, buffers and data modes; targets never see them.
+import { native, addressOf } from '../native.js';
+import { Ring, createRing } from '../uring/ring.js';
+import * as S from '../uring/sqe.js';
+import * as IO from '../uapi/io-uring.js';
+import * as U from '../uapi/ublk.js';
+import { encodeIoCmd, descMmapOffset, roundUp, userCopyOffset } from '../uapi/structs.js';
+import { toNegErrno } from '../errors.js';
+import type { Extent, Target } from '../target/types.js';
+import type { DataMode } from './modes.js';
+
+// user_data high words of the engine's own SQEs; the low word is the slot index.
+const K_CMD = 1;
+const K_REG = 2;
+const K_ZC_IO = 3;
+const K_UNREG = 4;
+
+const EIO = -5;
+const EOPNOTSUPP = -95;
+const ENODEV = -19;
+const ECANCELED = -125;
+
+export interface EngineConfig {
+  ublkcFd: number;
+  queueDepth: number;
+  maxIoBufBytes: number;
+  /** (qid, tag) pairs this thread serves. */
+  slots: Array<[number, number]>;
+  target: Target;
+  mode: DataMode;
+  /** Use the raw ublkc fd in SQEs instead of fixed-file index 0. */
+  noFixedFd?: boolean;
+  /** Extra io_uring setup flags. */
+  ringFlags?: number;
+  onError?: (err: Error) => void;
+}
+
+/** Slot states. */
+const ARMED = 1;
+const OWNED = 2;
+const DONE = 3;
+
+export class QueueEngine {
+  readonly ring: Ring;
+  private readonly cfg: EngineConfig;
+  private readonly n: number;
+  private readonly qid: Uint16Array;
+  private readonly tag: Uint16Array;
+  private readonly state: Uint8Array;
+  private readonly desc: Map<number, Uint32Array> = new Map();
+  private readonly descBufs: ArrayBuffer[] = [];
+  private readonly slab: ArrayBuffer | undefined;
+  private readonly bufAddr: Float64Array;
+  private readonly bufs: Uint8Array[] = [];
+  private readonly fdRef: number;
+  private readonly sqeFdFlags: number;
+  private readonly copyAddr: boolean;
+  // Zero-copy bookkeeping per slot: CQEs still expected, extents and their results.
+  private readonly zcLeft: Int32Array;
+  private readonly zcErr: Int32Array;
+  private readonly zcExtents: Array<Extent[] | undefined>;
+  private readonly zcRes: Array<number[] | undefined>;
+  private flushScheduled = false;
+  private live: number;
+  private resolveDone!: () => void;
+  /** Resolves when every slot has been aborted by the kernel and nothing is in flight. */
+  readonly done: Promise<void>;
+
+  constructor(cfg: EngineConfig) {
+    this.cfg = cfg;
+    const n = (this.n = cfg.slots.length);
+    this.qid = new Uint16Array(n);
+    this.tag = new Uint16Array(n);
+    this.state = new Uint8Array(n);
+    this.bufAddr = new Float64Array(n);
+    this.zcLeft = new Int32Array(n);
+    this.zcErr = new Int32Array(n);
+    this.zcExtents = new Array(n);
+    this.zcRes = new Array(n);
+    this.live = n;
+    this.done = new Promise((r) => (this.resolveDone = r));
+    cfg.slots.forEach(([q, t], i) => {
+      this.qid[i] = q;
+      this.tag[i] = t;
+    });
+    const perIo = cfg.mode === 'zero-copy' ? 4 : 2;
+    const entries = Math.min(4096, 1 << Math.ceil(Math.log2(Math.max(8, n * perIo))));
+    this.ring = createRing(entries, IO.IORING_SETUP_COOP_TASKRUN | IO.IORING_SETUP_SINGLE_ISSUER | (cfg.ringFlags ?? 0), entries * 2);
+    try {
+      if (cfg.noFixedFd) {
+        this.fdRef = cfg.ublkcFd;
+        this.sqeFdFlags = 0;
+      } else {
+        this.ring.registerFiles([cfg.ublkcFd]);
+        this.fdRef = 0;
+        this.sqeFdFlags = IO.IOSQE_FIXED_FILE;
+      }
+      if (cfg.mode === 'zero-copy' || cfg.mode === 'auto-buf-reg') this.ring.registerSparseBuffers(n);
+      this.mapDescriptors();
+      this.copyAddr = cfg.mode === 'copy' || cfg.mode === 'get-data';
+      // Copy and user-copy modes need one stable buffer per slot: one lazily backed anonymous
+      // mapping, so untouched pages of a 1 MiB-per-tag slab cost nothing.
+      if (cfg.mode !== 'zero-copy' && cfg.mode !== 'auto-buf-reg') {
+        const size = roundUp(cfg.maxIoBufBytes, 4096);
+        const c = native().constants;
+        this.slab = native().mmap(-1, size * n, c.PROT_READ | c.PROT_WRITE, c.MAP_PRIVATE | c.MAP_ANONYMOUS, 0);
+        const base = addressOf(this.slab);
+        for (let i = 0; i < n; i++) {
+          this.bufs.push(new Uint8Array(this.slab, i * size, size));
+          this.bufAddr[i] = base + i * size;
+        }
+      }
+    } catch (err) {
+      this.release();
+      throw err;
+    }
+  }
+
+  private mapDescriptors(): void {
+    const c = native().constants;
+    const len = roundUp(this.cfg.queueDepth * U.SIZEOF_UBLKSRV_IO_DESC, c.PAGE_SIZE);
+    for (const q of new Set(this.qid)) {
+      const ab = native().mmap(this.cfg.ublkcFd, len, c.PROT_READ, c.MAP_SHARED, descMmapOffset(q, c.PAGE_SIZE));
+      this.descBufs.push(ab);
+      this.desc.set(q, new Uint32Array(ab));
+    }
+  }
+
+  /** Arms every slot with FETCH_REQ and submits them in one enter; IO then flows from the event loop. */
+  start(): void {
+    this.ring.watch(() => this.onWake());
+    for (let s = 0; s < this.n; s++) {
+      this.ioCmd(s, U.UBLK_U_IO_FETCH_REQ, 0);
+      this.state[s] = ARMED;
+    }
+    this.flush();
+  }
+
+  private onWake(): void {
+    this.ring.reap(this.onCqe);
+    this.flush();
+  }
+
+  private readonly onCqe = (hi: number, s: number, res: number): void => {
+    switch (hi & 0xff) {
+      case K_CMD:
+        return this.onCmd(s, res);
+      case K_REG:
+        // Only failures post (CQE_SKIP_SUCCESS); the linked IO and unregister still complete.
+        this.zcErr[s] = res;
+        return;
+      case K_ZC_IO:
+        this.zcRes[s]![hi >>> 8] = res;
+        return this.zcStep(s);
+      case K_UNREG:
+        return this.zcStep(s);
+    }
+  };
+
+  private onCmd(s: number, res: number): void {
+    if (res === U.UBLK_IO_RES_OK) {
+      this.state[s] = OWNED;
+      return this.dispatch(s);
+    }
+    if (res === U.UBLK_IO_RES_NEED_GET_DATA) {
+      this.state[s] = OWNED;
+      return this.ioCmd(s, U.UBLK_U_IO_NEED_GET_DATA, 0);
+    }
+    if (res !== ENODEV && res !== ECANCELED) {
+      this.cfg.onError?.(new Error(`ublk io command on queue ${this.qid[s]} tag ${this.tag[s]} failed: ${res}`));
+    }
+    this.retire(s);
+  }
+
+  private retire(s: number): void {
+    if (this.state[s] === DONE) return;
+    this.state[s] = DONE;
+    if (--this.live === 0) queueMicrotask(() => this.finish());
+  }
+
+  private finish(): void {
+    this.flush();
+    this.release();
+    this.resolveDone();
+  }
+
+  private release(): void {
+    this.ring.close();
+    const n = native();
+    for (const ab of this.descBufs) n.munmap(ab);
+    this.descBufs.length = 0;
+    if (this.slab) n.munmap(this.slab);
+  }
+
+  /** Reads the descriptor of slot `s` and hands the request to the target (or the zero-copy path). */
+  private dispatch(s: number): void {
+    const d = this.desc.get(this.qid[s])!;
+    const w = this.tag[s] * 6;
+    const opFlags = d[w];
+    const len = d[w + 1] * 512;
+    const off = (d[w + 2] + d[w + 3] * 0x100000000) * 512;
+    const op = opFlags & 0xff;
+    const t = this.cfg.target;
+    const mode = this.cfg.mode;
+    try {
+      switch (op) {
+        case U.UBLK_IO_OP_READ:
+          if (mode === 'zero-copy' || mode === 'auto-buf-reg') return this.zcStart(s, off, len, true, opFlags);
+          if (mode === 'user-copy') return this.userCopyRead(s, off, len);
+          return this.settle(s, t.read(this.bufs[s].subarray(0, len), off), len, true);
+        case U.UBLK_IO_OP_WRITE:
+          if (mode === 'zero-copy' || mode === 'auto-buf-reg') return this.zcStart(s, off, len, false, opFlags);
+          if (mode === 'user-copy') return this.userCopyWrite(s, off, len, opFlags);
+          return this.settle(s, t.write(this.bufs[s].subarray(0, len), off, { fua: (opFlags & U.UBLK_IO_F_FUA) !== 0 }), len, true);
+        case U.UBLK_IO_OP_FLUSH:
+          return this.settle(s, t.flush ? t.flush() : 0, 0, false);
+        case U.UBLK_IO_OP_DISCARD:
+          return this.settle(s, t.discard ? t.discard(off, len) : EOPNOTSUPP, 0, false);
+        case U.UBLK_IO_OP_WRITE_ZEROES:
+          return this.settle(s, t.writeZeroes ? t.writeZeroes(off, len, (opFlags & U.UBLK_IO_F_NOUNMAP) !== 0) : EOPNOTSUPP, 0, false);
+        default:
+          return this.commit(s, EOPNOTSUPP);
+      }
+    } catch (err) {
+      this.commit(s, toNegErrno(err));
+    }
+  }
+
+  /** Waits for a target call when it returns a promise; synchronous results commit at once. */
+  private settle(s: number, r: unknown, len: number, counted: boolean): void {
+    if (r instanceof Promise) {
+      r.then((v) => this.commit(s, this.check(v, len, counted)), (e) => this.commit(s, toNegErrno(e)));
+    } else {
+      this.commit(s, this.check(r, len, counted));
+    }
+  }
+
+  /**
+   * The contract on results, in one place. READ/WRITE must report an integer 0..len of bytes done:
+   * reporting more than was filled would hand the client uninitialised memory, so it becomes -EIO.
+   * Other ops succeed with any non-negative result.
+   */
+  private check(v: unknown, len: number, counted: boolean): number {
+    if (typeof v === 'number' && v < 0 && Number.isInteger(v)) return v;
+    if (!counted) return 0;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v > len) return EIO;
+    return v;
+  }
+
+  private userCopyRead(s: number, off: number, len: number): void {
+    const buf = this.bufs[s].subarray(0, len);
+    const r = this.cfg.target.read(buf, off);
+    const push = (v: unknown) => {
+      const n = this.check(v, len, true);
+      if (n <= 0) return this.commit(s, n);
+      // The pwrite into the request must finish before COMMIT: commit what it copied.
+      this.ring.op((v2, o) => {
+        S.prepRwBig(v2, o, IO.IORING_OP_WRITE, this.fdRef, this.bufAddr[s], n, userCopyOffset(this.qid[s], this.tag[s], 0));
+        v2.setUint8(o + 1, this.sqeFdFlags);
+      }).then((c) => this.commit(s, c < 0 ? c : Math.min(c, n)));
+      this.scheduleFlush();
+    };
+    if (r instanceof Promise) r.then(push, (e) => this.commit(s, toNegErrno(e)));
+    else push(r);
+  }
+
+  private userCopyWrite(s: number, off: number, len: number, opFlags: number): void {
+    this.ring.op((v, o) => {
+      S.prepRwBig(v, o, IO.IORING_OP_READ, this.fdRef, this.bufAddr[s], len, userCopyOffset(this.qid[s], this.tag[s], 0));
+      v.setUint8(o + 1, this.sqeFdFlags);
+    }).then((got) => {
+      if (got <= 0) return this.commit(s, got < 0 ? got : EIO);
+      try {
+        const fua = (opFlags & U.UBLK_IO_F_FUA) !== 0;
+        this.settle(s, this.cfg.target.write(this.bufs[s].subarray(0, got), off, { fua }), got, true);
+      } catch (err) {
+        this.commit(s, toNegErrno(err));
+      }
+    });
+    this.scheduleFlush();
+  }
+
+  /**
+   * Zero copy: the request's pages become fixed buffer `s` of this ring (registered by us, or by
+   * the kernel in auto-buf-reg mode) and the target's extents are read/written with them directly.
+   */
+  private zcStart(s: number, off: number, len: number, isRead: boolean, opFlags: number): void {
+    const route = this.cfg.target.route;
+    if (!route) return this.commit(s, EOPNOTSUPP);
+    const extents = route.call(this.cfg.target, off, len);
+    const v = this.ring.sqes;
+    const manual = this.cfg.mode === 'zero-copy' || (opFlags & U.UBLK_IO_F_NEED_REG_BUF) !== 0;
+    this.zcExtents[s] = extents;
+    this.zcRes[s] = [];
+    this.zcErr[s] = 0;
+    this.zcLeft[s] = extents.length + (manual ? 1 : 0);
+    if (manual) {
+      const o = this.ring.get();
+      S.prepUringCmd(v, o, this.fdRef, U.UBLK_U_IO_REGISTER_IO_BUF);
+      v.setUint8(o + 1, this.sqeFdFlags | IO.IOSQE_IO_HARDLINK | IO.IOSQE_CQE_SKIP_SUCCESS);
+      encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], 0, s);
+      S.setUserData(v, o, K_REG, s);
+    }
+    for (let i = 0; i < extents.length; i++) {
+      const e = extents[i];
+      const o = this.ring.get();
+      if (e.fd < 0) S.prepNopFixed(v, o, s, e.length);
+      else if (isRead) S.prepReadFixed(v, o, e.fd, e.bufOffset, e.length, e.offset, s);
+      else S.prepWriteFixed(v, o, e.fd, e.bufOffset, e.length, e.offset, s);
+      if (manual) v.setUint8(o + 1, IO.IOSQE_IO_HARDLINK);
+      S.setUserData(v, o, K_ZC_IO + (i << 8), s);
+    }
+    if (manual) {
+      const o = this.ring.get();
+      S.prepUringCmd(v, o, this.fdRef, U.UBLK_U_IO_UNREGISTER_IO_BUF);
+      v.setUint8(o + 1, this.sqeFdFlags);
+      encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], 0, s);
+      S.setUserData(v, o, K_UNREG, s);
+    }
+    if (extents.length === 0 && !manual) return this.commit(s, 0);
+    this.scheduleFlush();
+  }
+
+  private zcStep(s: number): void {
+    if (--this.zcLeft[s] > 0) return;
+    const extents = this.zcExtents[s]!;
+    const res = this.zcRes[s]!;
+    this.zcExtents[s] = undefined;
+    this.zcRes[s] = undefined;
+    if (this.zcErr[s] < 0) return this.commit(s, this.zcErr[s]);
+    this.commit(s, prefixDone(extents, res));
+  }
+
+  /** COMMIT_AND_FETCH_REQ with `result`; re-arms the slot. Submitted with the batch. */
+  private commit(s: number, result: number): void {
+    if (this.state[s] !== OWNED) return;
+    this.state[s] = ARMED;
+    this.ioCmd(s, U.UBLK_U_IO_COMMIT_AND_FETCH_REQ, result);
+    this.scheduleFlush();
+  }
+
+  private ioCmd(s: number, op: number, result: number): void {
+    const v = this.ring.sqes;
+    const o = this.ring.get();
+    S.prepUringCmd(v, o, this.fdRef, op);
+    v.setUint8(o + 1, this.sqeFdFlags);
+    encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], result, this.copyAddr ? this.bufAddr[s] : 0);
+    // Auto buffer registration: the index rides in sqe->addr on every FETCH and COMMIT.
+    if (this.cfg.mode === 'auto-buf-reg' && op !== U.UBLK_U_IO_NEED_GET_DATA) v.setUint32(o + 16, s, true);
+    S.setUserData(v, o, K_CMD, s);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(this.flushTask);
+  }
+
+  private readonly flushTask = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  /** One io_uring_enter for everything queued in this turn of the event loop. */
+  flush(): void {
+    if (this.ring.unsubmitted === 0) return;
+    const r = this.ring.submit(0);
+    if (r < 0 && r !== -4 && r !== -11 && r !== -16) {
+      this.cfg.onError?.(new Error(`io_uring_enter failed: ${r}`));
+    } else if (this.ring.unsubmitted > 0) {
+      this.scheduleFlush();
+    }
+  }
+}
+
+/** Bytes done from the start of the buffer: a short or failed extent ends the prefix. */
+export function prefixDone(extents: Extent[], res: number[]): number {
+  const order = extents.map((e, i) => i).sort((a, b) => extents[a].bufOffset - extents[b].bufOffset);
+  let total = 0;
+  for (const i of order) {
+    const r = res[i] ?? EIO;
+    if (r < 0) return total > 0 ? total : r;
+    total += Math.min(r, extents[i].length);
+    if (r < extents[i].length) break;
+  }
+  return total;
+}
