@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Fetch the guest kernel (vmlinuz + modules) from Debian sid WITHOUT touching the host's apt setup:
+# a private apt configuration under ~/.cache/ublkit/apt resolves sid's linux-image-amd64 meta package
+# to a version, `apt-get download`s the split packages linux-binary-<ver> / linux-modules-<ver>
+# (or the classic linux-image-<ver> if the split ones do not exist) and `dpkg -x`es them into
+# ~/.cache/ublkit/kernel/<ver>/. ~/.cache/ublkit/kernel/current holds the version in use.
+#
+# Env: UBLKIT_VM_SUITE (default sid), UBLKIT_VM_KERNEL_DIR (use that unpacked tree, fetch nothing),
+#      UBLKIT_VM_REFRESH=1 (re-resolve even if a kernel is cached; otherwise lists are refreshed
+#      at most once a day), UBLKIT_CACHE (default ~/.cache/ublkit).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+log() { printf '[vm-kernel] %s\n' "$*" >&2; }
+
+if [[ -n "${UBLKIT_VM_KERNEL_DIR:-}" ]]; then
+  log "UBLKIT_VM_KERNEL_DIR=$UBLKIT_VM_KERNEL_DIR: fetching nothing"; exit 0
+fi
+
+cache="${UBLKIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ublkit}"
+suite="${UBLKIT_VM_SUITE:-sid}"
+apt_root="$cache/apt/$suite"
+# pointer file: "current" for the default suite, "current-<suite>" for others (e.g. bookworm's 6.1)
+ptr="current"; [[ "$suite" == sid ]] || ptr="current-$suite"
+kroot="$cache/kernel"
+mkdir -p "$apt_root"/{lists/partial,archives/partial,etc/sources.list.d,etc/preferences.d,debs} "$kroot"
+
+# A kernel is already there and fresh enough: stay offline and fast.
+if [[ -f "$kroot/$ptr" && -z "${UBLKIT_VM_REFRESH:-}" ]]; then
+  cur="$(<"$kroot/$ptr")"
+  if [[ -f "$kroot/$cur/.complete" ]]; then
+    log "kernel $cur present ($kroot/$cur)"; exit 0
+  fi
+fi
+
+# Mirror: the URI the host already uses for Debian (first URIs: line not naming -security).
+mirror="$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
+if [[ -z "$mirror" && -f /etc/apt/sources.list ]]; then
+  mirror="$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list)"
+fi
+mirror="${mirror:-http://deb.debian.org/debian}"
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+
+cat >"$apt_root/sources.list" <<EOF
+deb [arch=amd64 signed-by=$keyring] $mirror $suite main
+EOF
+# Everything apt would read or write points into the private tree; the host's dpkg status is
+# irrelevant for `apt-get download` and `apt-cache`, so use an empty one.
+: >"$apt_root/status"
+cat >"$apt_root/apt.conf" <<EOF
+Dir::State "$apt_root";
+Dir::State::Lists "$apt_root/lists";
+Dir::State::status "$apt_root/status";
+Dir::Cache "$apt_root";
+Dir::Cache::archives "$apt_root/archives";
+Dir::Etc::SourceList "$apt_root/sources.list";
+Dir::Etc::SourceParts "$apt_root/etc/sources.list.d";
+Dir::Etc::Preferences "$apt_root/etc/preferences";
+Dir::Etc::PreferencesParts "$apt_root/etc/preferences.d";
+Dir::Etc::Trusted "$keyring";
+Dir::Etc::TrustedParts "$apt_root/etc/trusted.gpg.d";
+APT::Architecture "amd64";
+APT::Architectures { "amd64"; };
+Acquire::Languages "none";
+Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";
+Acquire::Retries "3";
+APT::Sandbox::User "$( [[ $(id -u) -eq 0 ]] && echo root || id -un )";
+EOF
+mkdir -p "$apt_root/etc/trusted.gpg.d"
+export APT_CONFIG="$apt_root/apt.conf"
+
+# Refresh the private lists at most once a day (or when forced).
+stamp="$apt_root/lists/.updated"
+if [[ -n "${UBLKIT_VM_REFRESH:-}" || ! -f "$stamp" || -n "$(find "$stamp" -mmin +1440 2>/dev/null)" ]]; then
+  log "apt-get update (private config, $suite from $mirror)"
+  apt-get update -qq </dev/null
+  touch "$stamp"
+fi
+
+# linux-image-amd64 (meta) Depends: linux-image-<ver>-amd64 | linux-image-<ver>-amd64-unsigned ...
+dep="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
+if [[ -z "$dep" ]]; then
+  log "cannot resolve linux-image-amd64 in $suite"; apt-cache policy linux-image-amd64 >&2 || true; exit 1
+fi
+kver="${dep#linux-image-}"        # e.g. 7.2.13+deb14-amd64
+kver="${kver%-unsigned}"
+log "$suite linux-image-amd64 -> $dep (kernel $kver)"
+
+dest="$kroot/$kver"
+if [[ -f "$dest/.complete" ]]; then
+  echo "$kver" >"$kroot/$ptr.tmp" && mv "$kroot/$ptr.tmp" "$kroot/$ptr"
+  log "kernel $kver present"; exit 0
+fi
+
+have() { apt-cache show "$1" >/dev/null 2>&1; }
+pkgs=()
+if have "linux-binary-$kver" && have "linux-modules-$kver"; then
+  pkgs=("linux-binary-$kver" "linux-modules-$kver")
+  # base files: config, System.map, modules.builtin* (lets modprobe accept built-in names)
+  have "linux-base-$kver" && pkgs+=("linux-base-$kver")
+else
+  # the meta package's own target, possibly with its (split) dependencies
+  pkgs=("$dep")
+  while read -r d; do
+    case "$d" in linux-binary-*|linux-modules-*|linux-base-[0-9]*) pkgs+=("$d") ;; esac
+  done < <(apt-cache depends "$dep" 2>/dev/null | awk '/Depends:/ {print $2}')
+fi
+log "downloading: ${pkgs[*]}"
+rm -rf "$apt_root/debs" && mkdir -p "$apt_root/debs"
+(cd "$apt_root/debs" && apt-get download -qq "${pkgs[@]}" </dev/null)
+
+rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
+for deb in "$apt_root"/debs/*.deb; do
+  log "unpacking $(basename "$deb")"
+  dpkg -x "$deb" "$dest.tmp"
+done
+rm -rf "$apt_root/debs"
+
+# Normalise: usr/lib/modules/<ver>/vmlinuz (split packages) or boot/vmlinuz-<ver> (classic).
+moddir=""
+for d in "$dest.tmp/usr/lib/modules/$kver" "$dest.tmp/lib/modules/$kver"; do [[ -d $d ]] && moddir=$d && break; done
+[[ -n "$moddir" ]] || { log "no modules directory for $kver in the packages"; exit 1; }
+vmlinuz=""
+for f in "$moddir/vmlinuz" "$dest.tmp/boot/vmlinuz-$kver"; do [[ -f $f ]] && vmlinuz=$f && break; done
+[[ -n "$vmlinuz" ]] || { log "no vmlinuz for $kver in the packages"; exit 1; }
+[[ -n "$(find "$moddir" -name 'ublk_drv.ko*' -print -quit)" ]] || { log "kernel $kver has no ublk_drv module"; exit 1; }
+ln -sfn "${vmlinuz#$dest.tmp/}" "$dest.tmp/vmlinuz"
+ln -sfn "${moddir#$dest.tmp/}" "$dest.tmp/modules"
+# Module dependency data so `modprobe` works in the guest (depmod from the host's kmod).
+if command -v depmod >/dev/null; then
+  depmod -b "${moddir%/lib/modules/$kver}" "$kver" || log "depmod failed (insmod still works)"
+fi
+echo "$suite" >"$dest.tmp/.suite"
+touch "$dest.tmp/.complete"
+rm -rf "$dest" && mv "$dest.tmp" "$dest"
+echo "$kver" >"$kroot/$ptr.tmp" && mv "$kroot/$ptr.tmp" "$kroot/$ptr"
+# keep the cache small: drop older kernels fetched from the same suite
+for old in "$kroot"/*/; do
+  old="${old%/}"; [[ "$(basename "$old")" == "$kver" ]] && continue
+  [[ "$(cat "$old/.suite" 2>/dev/null)" == "$suite" ]] || continue
+  log "removing old $suite kernel $(basename "$old")"; rm -rf "$old"
+done
+log "kernel $kver ready in $dest ($(du -sh "$dest" | cut -f1))"

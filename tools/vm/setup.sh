@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Prepare this machine to run ublkit tests in a QEMU (TCG) guest.
+#  1. host packages from the machine's own Debian release (bookworm) via apt-get;
+#  2. the guest kernel (Debian sid, fetched with a private apt config): tools/vm/fetch-kernel.sh.
+# Idempotent, non-interactive (works with CI=true and no stdin), fast when all is there.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+log() { printf '[vm-setup] %s\n' "$*" >&2; }
+
+# host command -> bookworm package that provides it
+declare -A need=(
+  [qemu-system-x86_64]=qemu-system-x86
+  [/bin/busybox]=busybox-static
+  [cpio]=cpio
+  [xz]=xz-utils
+  [fio]=fio
+  [mkfs.ext4]=e2fsprogs
+  [mkfs.xfs]=xfsprogs
+  [losetup]=mount
+  [kmod]=kmod
+  [depmod]=kmod
+  [dpkg-deb]=dpkg
+)
+missing=()
+for cmd in "${!need[@]}"; do
+  if [[ "$cmd" == /* ]]; then [[ -x "$cmd" ]] && continue
+  else command -v "$cmd" >/dev/null 2>&1 && continue; fi
+  missing+=("${need[$cmd]}")
+done
+# /bin/busybox must be the static one (the initramfs has no libc)
+if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed'; then
+  missing+=(busybox-static)
+fi
+
+if ((${#missing[@]})); then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  if [[ $(id -u) -ne 0 ]]; then
+    log "missing packages: ${missing[*]} (need root to apt-get install them)"; exit 1
+  fi
+  log "installing from the host's own release: ${missing[*]}"
+  # apt-get update once, unless the lists are fresh (< 1 day) and know the packages
+  if ! apt-cache show "${missing[@]}" >/dev/null 2>&1 \
+     || [[ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mtime -1 2>/dev/null | head -1)" ]]; then
+    apt-get update -qq </dev/null
+  fi
+  # --no-install-recommends keeps qemu from pulling a desktop; bookworm packages only
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+else
+  log "host packages: present"
+fi
+
+bash "$here/fetch-kernel.sh"
