@@ -1,5 +1,6 @@
 // The Target interface: a block device is an object with async read/write/flush/discard/writeZeroes.
 import type { Ring } from '../uring/ring.js';
+import type { FileIo } from '../uring/file-io.js';
 
 /** A result now or later: targets that finish synchronously (null, memory) skip a promise per IO. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -47,6 +48,8 @@ export interface Extent {
 /** Per-thread context handed to `open`: the thread's ring, for targets that do their IO through it. */
 export interface TargetContext {
   ring: Ring;
+  /** Promise-based file IO on the thread's ring (one io_uring_enter per batch). */
+  io: FileIo;
   /** Queues this thread serves. */
   queues: number[];
   /** Index of the thread (0 for the calling thread). */

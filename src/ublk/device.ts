@@ -204,7 +204,7 @@ type EngineBase = { ublkcFd: number; queueDepth: number; maxIoBufBytes: number; 
 
 async function serveHere(target: Target, cfg: EngineBase, slots: Array<[number, number]>): Promise<{ done: Promise<void> }> {
   const engine = new QueueEngine({ ...cfg, slots, target, onError: (e) => process.emitWarning(e.message) });
-  await target.open?.({ ring: engine.ring, queues: [...new Set(slots.map((s) => s[0]))], thread: 0 });
+  await target.open?.(engine.context([...new Set(slots.map((s) => s[0]))], 0));
   engine.start();
   return { done: engine.done.then(() => target.close?.()) };
 }

@@ -6,7 +6,8 @@ import * as IO from '../uapi/io-uring.js';
 import * as U from '../uapi/ublk.js';
 import { encodeIoCmd, descMmapOffset, roundUp, userCopyOffset } from '../uapi/structs.js';
 import { toNegErrno } from '../errors.js';
-import type { Extent, Target } from '../target/types.js';
+import type { Extent, Target, TargetContext } from '../target/types.js';
+import { FileIo } from '../uring/file-io.js';
 import type { DataMode } from './modes.js';
 
 // user_data high words of the engine's own SQEs; the low word is the slot index.
@@ -126,8 +127,14 @@ export class QueueEngine {
     }
   }
 
+  /** The context handed to the target's open(): this thread's ring and file IO on it. */
+  context(queues: number[], thread: number): TargetContext {
+    return { ring: this.ring, io: new FileIo(this.ring), queues, thread };
+  }
+
   /** Arms every slot with FETCH_REQ and submits them in one enter; IO then flows from the event loop. */
   start(): void {
+    this.ring.onQueue = () => this.scheduleFlush();
     this.ring.watch(() => this.onWake());
     for (let s = 0; s < this.n; s++) {
       this.ioCmd(s, U.UBLK_U_IO_FETCH_REQ, 0);

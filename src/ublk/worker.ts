@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     target,
     onError: (e) => port.postMessage({ type: 'error', message: e.message }),
   });
-  await target.open?.({ ring: engine.ring, queues: init.queues, thread: init.thread });
+  await target.open?.(engine.context(init.queues, init.thread));
   engine.start();
   port.postMessage({ type: 'ready' });
   await engine.done;

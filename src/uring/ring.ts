@@ -125,11 +125,16 @@ export class Ring {
     return count;
   }
 
+  /** Called whenever op() queues an SQE, so the owner can schedule one submit for the batch. */
+  onQueue: (() => void) | undefined;
+
   /** Queues one SQE prepared by `prep` and resolves with its CQE result. Submitted at the next submit(). */
   op(prep: (v: DataView, o: number) => void): Promise<number> {
     const o = this.get();
     prep(this.sqes, o);
-    return this.track(o);
+    const p = this.track(o);
+    this.onQueue?.();
+    return p;
   }
 
   /** Marks an SQE already written at `o` as a ring op and returns the promise of its result. */

@@ -1,0 +1,134 @@
+// add: create and start a device, then serve it in a detached daemon (or here with --foreground).
+import * as fs from 'node:fs';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Device, hasSysAdmin, type DeviceOptions } from '../../ublk/device.js';
+import { Control, CONTROL_PATH } from '../../ublk/control.js';
+import type { ModeRequest } from '../../ublk/modes.js';
+import { UblkError } from '../../errors.js';
+import type { CliArgs } from '../args.js';
+import { targetSpec } from '../targets.js';
+import { gather, formatListing } from '../listing.js';
+
+const MAX_QUEUES = 32;
+const MAX_DEPTH = 1024;
+const DAEMON_FD_ENV = 'UBLKIT_DAEMON_FD';
+
+function pickMode(a: CliArgs): ModeRequest {
+  const chosen = [a.getData && 'get-data', a.userCopy && 'user-copy', a.zeroCopy && 'zero-copy', a.autoZc && 'auto-buf-reg']
+    .filter(Boolean) as ModeRequest[];
+  if (a.mode) chosen.push(a.mode as ModeRequest);
+  if (chosen.length > 1) throw new UblkError('EINVAL', 'too many data copy modes specified');
+  const m = chosen[0] ?? 'copy';
+  if (!['auto', 'copy', 'get-data', 'user-copy', 'zero-copy', 'auto-buf-reg'].includes(m)) {
+    throw new UblkError('EINVAL', `unknown --mode ${m}: use auto, copy, get-data, user-copy, zero-copy or auto-buf-reg`);
+  }
+  return m;
+}
+
+/** Checks the command line and turns it into device options; throws one-line errors. */
+export function deviceOptions(a: CliArgs): DeviceOptions {
+  const queues = a.queues ?? 2;
+  const depth = a.depth ?? 128;
+  if (queues < 1 || queues > MAX_QUEUES) throw new UblkError('EINVAL', `-q ${queues}: number of queues must be 1..${MAX_QUEUES}`);
+  if (depth < 1 || depth > MAX_DEPTH) throw new UblkError('EINVAL', `-d ${depth}: queue depth must be 1..${MAX_DEPTH}`);
+  const nthreads = a.nthreads ?? queues;
+  if (nthreads < 1 || nthreads > MAX_QUEUES) throw new UblkError('EINVAL', `--nthreads ${nthreads}: must be 1..${MAX_QUEUES}`);
+  if (a.autoZcFallback) throw new UblkError('EINVAL', '--auto_zc_fallback is not supported by this target');
+  return {
+    target: targetSpec(a), id: a.number, queues, depth, threads: nthreads, mode: pickMode(a),
+    noFixedFd: a.noUblkFixedFd,
+  };
+}
+
+/** Actionable checks before forking: driver present, privileges. */
+export function preflight(): void {
+  if (!fs.existsSync(CONTROL_PATH)) throw new UblkError('ENODEV', `${CONTROL_PATH} not found: load the ublk driver with 'modprobe ublk_drv' (Linux 6.0+ with CONFIG_BLK_DEV_UBLK)`);
+  if (!hasSysAdmin()) throw new UblkError('EPERM', 'creating ublk devices needs root (CAP_SYS_ADMIN): run with sudo');
+}
+
+export async function add(a: CliArgs): Promise<number> {
+  const opts = deviceOptions(a);
+  if (process.env[DAEMON_FD_ENV]) return runDaemon(opts, Number(process.env[DAEMON_FD_ENV]));
+  preflight();
+  if (a.foreground) return runForeground(opts, a.quiet);
+  return spawnDaemon(a.quiet);
+}
+
+async function printListing(id: number, quiet: boolean): Promise<void> {
+  const ctrl = new Control();
+  try {
+    process.stdout.write(formatListing(await gather(ctrl, id), quiet));
+  } finally {
+    ctrl.close();
+  }
+}
+
+function serveUntilClosed(dev: Device): Promise<void> {
+  const bye = () => {
+    dev.delete().catch(() => {}).finally(() => process.exit(0));
+  };
+  process.once('SIGINT', bye);
+  process.once('SIGTERM', bye);
+  return dev.closed;
+}
+
+async function runForeground(opts: DeviceOptions, quiet: boolean): Promise<number> {
+  const dev = await Device.create(opts);
+  await printListing(dev.id, quiet);
+  await serveUntilClosed(dev);
+  return 0;
+}
+
+/** The daemon: stdio is /dev/null; the outcome goes to the parent through `fd` and fd is closed. */
+async function runDaemon(opts: DeviceOptions, fd: number): Promise<number> {
+  let dev: Device;
+  try {
+    dev = await Device.create(opts);
+  } catch (err) {
+    fs.writeSync(fd, JSON.stringify({ ok: false, error: (err as Error).message }) + '\n');
+    fs.closeSync(fd);
+    return 1;
+  }
+  fs.writeSync(fd, JSON.stringify({ ok: true, id: dev.id }) + '\n');
+  fs.closeSync(fd);
+  await serveUntilClosed(dev);
+  return 0;
+}
+
+/** Forks the daemon detached with no stdio of ours; returns once the device is LIVE or failed. */
+async function spawnDaemon(quiet: boolean): Promise<number> {
+  const cli = fileURLToPath(new URL('../main.js', import.meta.url));
+  const child = spawn(process.execPath, [...process.execArgv, cli, ...process.argv.slice(2)], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    env: { ...process.env, [DAEMON_FD_ENV]: '3' },
+  });
+  const pipe = child.stdio[3] as NodeJS.ReadableStream;
+  let text = '';
+  pipe.setEncoding('utf8');
+  pipe.on('data', (d: string) => (text += d));
+  await new Promise<void>((resolve) => {
+    pipe.once('end', resolve);
+    pipe.once('error', resolve);
+    child.once('exit', () => setTimeout(resolve, 50));
+  });
+  (pipe as unknown as { destroy(): void }).destroy();
+  child.unref();
+  let msg: { ok: boolean; id?: number; error?: string } | undefined;
+  try {
+    msg = JSON.parse(text.split('\n')[0]);
+  } catch {
+    msg = undefined;
+  }
+  if (!msg) {
+    process.stderr.write('ublkit: the server daemon exited before starting the device\n');
+    return 1;
+  }
+  if (!msg.ok) {
+    process.stderr.write(`ublkit: ${msg.error}\n`);
+    return 1;
+  }
+  await printListing(msg.id!, quiet);
+  return 0;
+}

@@ -1,0 +1,8 @@
+// ublkit: public exports only.
+export { Device, type DeviceOptions } from './ublk/device.js';
+export { Control } from './ublk/control.js';
+export type { DataMode, ModeRequest } from './ublk/modes.js';
+export type { Target, TargetCaps, TargetLimits, TargetContext, TargetSpec, TargetModule, Extent, WriteFlags, MaybePromise } from './target/types.js';
+export { UblkError, toNegErrno } from './errors.js';
+export { FileIo } from './uring/file-io.js';
+export * as uapi from './uapi/ublk.js';
