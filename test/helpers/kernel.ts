@@ -1,0 +1,118 @@
+// Helpers for kernel tests: probe-and-skip, run the CLI, devices that are always deleted, dmesg scan.
+import * as fs from 'node:fs';
+import { spawnSync, execFileSync, type SpawnSyncReturns } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
+
+export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/** Why kernel tests cannot run here, or undefined when they can. */
+export function kernelSkipReason(): string | undefined {
+  if (!fs.existsSync('/dev/ublk-control')) return 'no /dev/ublk-control (ublk_drv not loaded)';
+  if (process.getuid?.() !== 0) return 'kernel tests need root';
+  return undefined;
+}
+
+export interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function cli(args: string[], timeoutMs = 120_000): CliResult {
+  const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: timeoutMs });
+  if (r.error) throw r.error;
+  return { status: r.status ?? (r.signal ? 128 : 1), stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs `ublkit add ...` and returns the new device id (parsed as the selftests do). */
+export function addDevice(args: string[]): number {
+  const r = cli(['add', ...args]);
+  if (r.status !== 0) throw new Error(`ublkit add ${args.join(' ')} failed (${r.status}): ${r.stderr.trim()}`);
+  const m = /^dev id (\d+):/m.exec(r.stdout);
+  if (!m) throw new Error(`no 'dev id' line in: ${r.stdout}`);
+  return Number(m[1]);
+}
+
+export function delDevice(id: number): void {
+  cli(['del', '-n', String(id)]);
+}
+
+/** Adds a device, runs `fn` with its id, and deletes it whatever happens. */
+export async function withCliDevice<T>(args: string[], fn: (id: number, dev: string) => Promise<T> | T): Promise<T> {
+  const id = addDevice(args);
+  try {
+    return await fn(id, `/dev/ublkb${id}`);
+  } finally {
+    delDevice(id);
+  }
+}
+
+export function listJson(id: number): { state: string; pid: number; flags: number; mode: string; sizeBytes: number } {
+  return JSON.parse(cli(['list', '-n', String(id), '--json']).stdout);
+}
+
+export function ublkNodes(): string[] {
+  return fs.readdirSync('/dev').filter((n) => /^ublk[bc]\d+/.test(n));
+}
+
+/** Polls `cond` until it holds or the deadline passes; no fixed sleeps. */
+export async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export function sh(cmd: string, args: string[], opts: { timeout?: number; input?: string } = {}): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', timeout: opts.timeout ?? 600_000, input: opts.input, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+export function hasProgram(p: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${p}`]).status === 0;
+}
+
+/** fio randwrite with crc32c verify, the selftests' recipe; throws with fio's output on failure. */
+export function fioVerify(dev: string, size: string, extra: string[] = []): string {
+  const args = ['--name=verify', `--filename=${dev}`, '--rw=randwrite', '--direct=1', '--ioengine=libaio',
+    '--bs=8k', '--iodepth=32', '--verify=crc32c', '--do_verify=1', '--verify_state_save=0', `--size=${size}`, ...extra];
+  const r = spawnSync('fio', args, { encoding: 'utf8', timeout: 900_000 });
+  if (r.status !== 0) throw new Error(`fio verify failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+export function sha256File(path: string): string {
+  return createHash('sha256').update(fs.readFileSync(path)).digest('hex');
+}
+
+/** A marker in the kernel log; `dmesgProblems(marker)` returns BUG/WARNING/hung-task lines after it. */
+export function dmesgMark(tag: string): string {
+  const marker = `ublkit-test-${tag}-${process.pid}-${Date.now()}`;
+  try {
+    fs.writeFileSync('/dev/kmsg', marker + '\n');
+  } catch { /* not fatal */ }
+  return marker;
+}
+
+export function dmesgProblems(marker: string): string[] {
+  let log = '';
+  try {
+    log = execFileSync('dmesg', { encoding: 'utf8' });
+  } catch {
+    return [];
+  }
+  const at = log.lastIndexOf(marker);
+  const tail = at >= 0 ? log.slice(at) : '';
+  const lines = tail.split('\n');
+  const bad: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i];
+    if (!/\b(BUG|WARNING|hung_task|blocked for more than|UBSAN|general protection)\b/.test(l)) continue;
+    // Debian's 7.2 kernel logs one UBSAN report from io_uring/rsrc.c on the first zero-copy
+    // buffer registration of a boot (a bounds-annotation false positive, seen with kublk too).
+    if (/UBSAN/.test(l) && lines.slice(i, i + 3).some((x) => x.includes('io_uring/rsrc.c'))) continue;
+    bad.push(l);
+  }
+  return bad;
+}
