@@ -104,7 +104,7 @@ fi
 mkdir -p /sbin
 printf '#!/bin/sh\nexec /bin/chroot /newroot /sbin/modprobe "$@"\n' >/sbin/modprobe-chroot
 chmod 755 /sbin/modprobe-chroot
-[ -x $R/sbin/modprobe ] && echo /sbin/modprobe-chroot >$R/proc/sys/kernel/modprobe
+echo /sbin/modprobe-chroot >$R/proc/sys/kernel/modprobe
 
 hostname ublkit-vm
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
@@ -128,7 +128,12 @@ chroot $R /usr/bin/env -i HOME=/root USER=root LOGNAME=root SHELL=/bin/sh LANG=C
   </dev/null >/job.out 2>/job.err
 rc=$?
 
-# Let the relays drain; a daemon the job left behind may hold the FIFOs open, so not forever.
+# The job is over: kill what it left behind (daemons would hold the FIFOs open), let the relays
+# drain, but not forever.
+for p in /proc/[0-9]*; do
+  p=${p#/proc/}
+  case "$p" in 1|"$rout"|"$rerr") ;; *) kill -9 "$p" 2>/dev/null ;; esac
+done
 ( sleep 3; kill $rout $rerr 2>/dev/null ) & wd=$!
 wait $rout $rerr 2>/dev/null
 kill $wd 2>/dev/null

@@ -142,9 +142,11 @@ export function ensureInitramfs(kernel, opts = {}) {
       { cwd: stage, stdio: ['ignore', 'inherit', 'inherit'] });
     if (r.status !== 0) throw new Error('cpio failed');
     fs.renameSync(tmp, out);
-    // drop stale images
+    // drop stale images of this kernel (one image per kernel version stays)
     for (const f of fs.readdirSync(dir)) {
-      if (f.endsWith('.cpio') && path.join(dir, f) !== out) fs.rmSync(path.join(dir, f), { force: true });
+      if (f.startsWith(`${kernel.kver}-`) && f.endsWith('.cpio') && path.join(dir, f) !== out) {
+        fs.rmSync(path.join(dir, f), { force: true });
+      }
     }
   } finally {
     fs.rmSync(stage, { recursive: true, force: true });
@@ -273,6 +275,7 @@ export async function runInVm(cmd, opts = {}) {
   const m = /UBLKIT-VM-EXIT (\d+)/.exec(ctlText)
     || /\[ublkit-init\] UBLKIT-VM-EXIT (\d+)/.exec(fs.readFileSync(consoleLog, 'utf8'));
   let code;
+  let vmFailed = true; // the VM, not the command, failed: keep the console log and say where it is
   const tail = () => {
     const lines = fs.readFileSync(consoleLog, 'utf8').replace(/\r/g, '').split('\n');
     return lines.slice(-40).join('\n');
@@ -286,13 +289,15 @@ export async function runInVm(cmd, opts = {}) {
       + `Console log ${consoleLog}, tail:\n${tail()}\n`);
   } else {
     code = Number(m[1]);
+    vmFailed = false;
     if (code === 255 && /\[ublkit-init\] FATAL/.test(fs.readFileSync(consoleLog, 'utf8'))) {
       stderr.write(`[vm] guest init failed. Console log ${consoleLog}, tail:\n${tail()}\n`);
+      vmFailed = true;
     }
   }
   log(opts, `done in ${seconds.toFixed(1)} s (boot ${bootSeconds?.toFixed(1) ?? '?'} s), exit ${code}`);
-  // Keep the job dir (with the console log) on failure; otherwise clean up.
-  const keep = opts.keep || (code !== 0 && !opts.consoleLog);
+  // Keep the job dir (with the console log) when the VM failed; otherwise clean up.
+  const keep = opts.keep || (vmFailed && !opts.consoleLog);
   if (!keep) fs.rmSync(jobDir, { recursive: true, force: true });
   return { code, timedOut, consoleLog: keep || opts.consoleLog ? consoleLog : null, bootSeconds, seconds };
 }
