@@ -257,7 +257,8 @@ export async function runInVm(cmd, opts = {}) {
 
   let timedOut = false;
   const timer = setTimeout(() => { timedOut = true; qemu.kill('SIGKILL'); }, timeoutS * 1000);
-  const onSignal = (sig) => { qemu.kill('SIGKILL'); process.exitCode = sig === 'SIGINT' ? 130 : 143; };
+  let interrupted = null;
+  const onSignal = (sig) => { interrupted = sig; qemu.kill('SIGKILL'); };
   const sigs = opts.handleSignals === false ? [] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const s of sigs) process.on(s, onSignal);
   const killOnExit = () => qemu.kill('SIGKILL');
@@ -280,7 +281,11 @@ export async function runInVm(cmd, opts = {}) {
     const lines = fs.readFileSync(consoleLog, 'utf8').replace(/\r/g, '').split('\n');
     return lines.slice(-40).join('\n');
   };
-  if (timedOut) {
+  if (interrupted) {
+    code = interrupted === 'SIGINT' ? 130 : interrupted === 'SIGHUP' ? 129 : 143;
+    vmFailed = false;
+    stderr.write(`[vm] ${interrupted}: killed QEMU\n`);
+  } else if (timedOut) {
     code = 124;
     stderr.write(`[vm] TIMEOUT after ${timeoutS} s: killed QEMU. Console log ${consoleLog}, tail:\n${tail()}\n`);
   } else if (!m) {
@@ -340,7 +345,7 @@ function parseArgs(argv) {
       case '-h': case '--help': o.help = true; break;
       default:
         if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
-        i--; i++; return { o, cmd: argv.slice(i) }; // no "--": the command starts here
+        return { o, cmd: argv.slice(i) }; // no "--": the command starts here
     }
   }
   return { o, cmd: argv.slice(i) };
@@ -358,7 +363,7 @@ async function main() {
   o.verbose ||= !!process.env.UBLKIT_VM_VERBOSE;
   try {
     const r = await runInVm(cmd, o);
-    return process.exitCode ?? r.code;
+    return r.code;
   } catch (e) {
     if (e instanceof SetupError) { console.error(`[vm] ${e.message}`); return 2; }
     throw e;
