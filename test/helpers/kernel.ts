@@ -1,6 +1,6 @@
 // Helpers for kernel tests: probe-and-skip, run the CLI, devices that are always deleted, dmesg scan.
 import * as fs from 'node:fs';
-import { spawnSync, execFileSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawnSync, execFileSync, execFile, type SpawnSyncReturns } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 
@@ -115,4 +115,14 @@ export function dmesgProblems(marker: string): string[] {
     bad.push(l);
   }
   return bad;
+}
+
+/** Like sh() but leaves the event loop running: needed when this thread serves the device. */
+export function shAsync(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { encoding: 'utf8', timeout: 600_000 }, (err, stdout, stderr) => {
+      if (err) reject(Object.assign(err, { stderr }));
+      else resolve(stdout);
+    });
+  });
 }

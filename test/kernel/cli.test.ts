@@ -1,0 +1,90 @@
+// CLI lifecycle on the real driver: add/list/del, two devices, features, and bad input.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { kernelSkipReason, cli, addDevice, delDevice, listJson, ublkNodes, dmesgMark, dmesgProblems } from '../helpers/kernel.js';
+
+const skip = kernelSkipReason();
+const work = fs.mkdtempSync(path.join(os.homedir(), 'ublkit-cli-'));
+
+test('add, list, del: the device is LIVE when add returns and gone after del', { skip }, () => {
+  const mark = dmesgMark('cli');
+  const before = ublkNodes();
+  const id = addDevice(['-t', 'null', '-q', '2', '-d', '32']);
+  try {
+    assert.ok(fs.existsSync(`/dev/ublkb${id}`), 'block device exists when add returns');
+    const l = cli(['list', '-n', String(id)]);
+    assert.equal(l.status, 0);
+    const lines = l.stdout.split('\n');
+    assert.match(lines[0], new RegExp(`^dev id ${id}: nr_hw_queues 2 queue_depth 32 block size 512 dev_capacity 524288000$`));
+    assert.match(lines[1], /^\tmax rq size 1048576 daemon pid \d+ flags 0x[0-9a-f]+ state LIVE$/);
+    assert.equal(lines[1].split(/\s+/).filter(Boolean)[10], 'LIVE', 'state is awk field 11');
+    assert.match(lines[2], /^\tqueue 0: affinity\(\d+ \)$/);
+    const j = listJson(id);
+    assert.equal(j.state, 'LIVE');
+    assert.equal(j.mode, 'copy');
+    assert.ok(j.pid > 0);
+    process.kill(j.pid, 0);
+  } finally {
+    delDevice(id);
+  }
+  assert.deepEqual(ublkNodes(), before, 'del leaves no /dev/ublk* behind');
+  assert.equal(cli(['list', '-n', String(id)]).status !== 0, true, 'list of a deleted id fails');
+  assert.deepEqual(dmesgProblems(mark), []);
+});
+
+test('two devices at once, then del -a', { skip }, () => {
+  const a = addDevice(['-t', 'null', '-q', '1']);
+  const b = addDevice(['-t', 'memory', '--size', '16M', '-q', '1']);
+  try {
+    assert.notEqual(a, b);
+    const all = JSON.parse(cli(['list', '--json']).stdout) as Array<{ id: number }>;
+    assert.ok(all.some((d) => d.id === a) && all.some((d) => d.id === b));
+  } finally {
+    assert.equal(cli(['del', '-a']).status, 0);
+  }
+  assert.deepEqual(ublkNodes().filter((n) => n !== 'ublk-control'), []);
+});
+
+test('features prints the kernel bits ublkit implements, kublk format', { skip }, () => {
+  const r = cli(['features']);
+  assert.equal(r.status, 0);
+  const lines = r.stdout.trim().split('\n');
+  assert.match(lines[0], /^ublk_drv features: 0x[0-9a-f]+$/);
+  for (const l of lines.slice(1)) assert.match(l, /^0x[0-9a-f ]{16}: UBLK_F_[A-Z_]+$/);
+  assert.ok(r.stdout.includes('UBLK_F_CMD_IOCTL_ENCODE'));
+  assert.ok(!r.stdout.includes('unknown'));
+});
+
+test('bad input: one-line error, non-zero exit, no device left behind', { skip }, () => {
+  const before = ublkNodes();
+  const empty = path.join(work, 'empty.img');
+  fs.writeFileSync(empty, '');
+  const odd = path.join(work, 'odd.img');
+  fs.writeFileSync(odd, Buffer.alloc(1000));
+  const cases: Array<[string[], RegExp]> = [
+    [['add', '-t', 'loop', path.join(work, 'missing.img')], /does not exist/],
+    [['add', '-t', 'loop', empty], /empty/],
+    [['add', '-t', 'loop', odd], /not a multiple/],
+    [['add', '-t', 'loop'], /exactly one backing file/],
+    [['add', '-t', 'nosuch'], /no such tgt type/],
+    [['add', '-t', 'null', '-q', '0'], /number of queues/],
+    [['add', '-t', 'null', '-d', '5000'], /queue depth/],
+    [['add', '-t', 'memory'], /--size/],
+    [['add', '-t', 'memory', '--size', '1000'], /multiple of 512/],
+    [['add', '-t', 'memory', '-z', '--size', '1M'], /pass-through/],
+    [['add', '-t', 'null', '-z', '-u'], /too many data copy modes/],
+    [['del', '-n', '999'], /ENODEV/],
+    [['bogus'], /unknown command/],
+  ];
+  for (const [args, re] of cases) {
+    const r = cli(args);
+    assert.notEqual(r.status, 0, `${args.join(' ')} must fail`);
+    const err = r.stderr.trim();
+    assert.match(err, re, `${args.join(' ')}: ${err}`);
+    assert.equal(err.split('\n').length, 1, `one line for ${args.join(' ')}: ${err}`);
+  }
+  assert.deepEqual(ublkNodes(), before);
+});
