@@ -39,7 +39,7 @@ for (const [mode, flags, feature] of MODES) {
         }
         await withCliDevice([...args, '-q', String(q), '-d', String(d), ...flags], (id, dev) => {
           assert.equal(listJson(id).mode, mode);
-          fioVerify(dev, '16M', d === 1 ? ['--iodepth=1'] : []);
+          fioVerify(dev, d === 1 ? '8M' : '16M', d === 1 ? ['--iodepth=1'] : []);
         });
         fs.rmSync(path.join(work, `${mode}-${q}-${d}.img`), { force: true });
         assert.deepEqual(dmesgProblems(mark), []);
