@@ -28,6 +28,7 @@ export interface CliArgs {
   mode?: string;
   noAutoPartScan: boolean;
   debugMask?: number;
+  maxIoBufBytes?: number;
   files: string[];
   /** Unknown `--name value` pairs, for the target. */
   targetOpts: Record<string, string>;
@@ -44,6 +45,7 @@ const LONG: Record<string, [keyof CliArgs, Kind]> = {
   no_ublk_fixed_fd: ['noUblkFixedFd', 'flag'], foreground: ['foreground', 'flag'], quiet: ['quiet', 'flag'],
   json: ['json', 'flag'], safe: ['safe', 'flag'], size: ['size', 'str'], mode: ['mode', 'str'],
   no_auto_part_scan: ['noAutoPartScan', 'flag'], debug_mask: ['debugMask', 'int'],
+  max_io_buf_bytes: ['maxIoBufBytes', 'int'],
 };
 const SHORT: Record<string, string> = {
   t: 'type', n: 'number', d: 'depth', q: 'queues', r: 'recovery', e: 'recovery_fail_io',
@@ -71,6 +73,10 @@ export function parseArgs(argv: string[]): CliArgs {
     if (tok === '--') {
       a.files.push(...rest.slice(i + 1));
       break;
+    } else if (tok === '-f' || tok === '--file') {
+      a.files.push(needValue(rest, i, tok));
+      i++;
+      continue;
     } else if (tok.startsWith('--')) {
       name = tok.slice(2);
     } else if (tok.startsWith('-') && tok.length >= 2) {

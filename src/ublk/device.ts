@@ -29,6 +29,12 @@ export interface DeviceOptions {
   /** Opaque 64-bit server data stored by the kernel (ublksrv_flags). */
   serverFlags?: bigint;
   noFixedFd?: boolean;
+  /**
+   * Auto buffer registration with UBLK_AUTO_BUF_REG_FALLBACK: registration is made to fail
+   * (index 0xffff) so every request takes the manual REGISTER_IO_BUF path; needs zero copy too.
+   * A test mode, as kublk's --auto_zc_fallback.
+   */
+  autoBufRegFallback?: boolean;
 }
 
 const DEFAULT_MAX_IO = 1 << 20;
@@ -129,7 +135,7 @@ export class Device extends EventEmitter {
       const params = buildParams(target, maxIoBufBytes);
       const info = await ctrl.addDev({
         devId: opts.id ?? -1, nrHwQueues: queues, queueDepth: depth, maxIoBufBytes,
-        flags: MODE_FLAGS[mode] | (opts.flags ?? 0), ublksrvFlags: opts.serverFlags ?? 0n,
+        flags: MODE_FLAGS[mode] | (opts.autoBufRegFallback ? U.UBLK_F_SUPPORT_ZERO_COPY : 0) | (opts.flags ?? 0), ublksrvFlags: opts.serverFlags ?? 0n,
       });
       devId = info.devId;
       if (MODE_FLAGS[mode] && !(info.flags & MODE_FLAGS[mode])) throw new UblkError('ENOTSUP', `the kernel refused data mode '${mode}' at ADD_DEV`);
@@ -137,7 +143,7 @@ export class Device extends EventEmitter {
       let closed: Promise<void>;
       try {
         await ctrl.setParams(devId, params);
-        const engineCfg = { ublkcFd: fd, queueDepth: info.queueDepth, maxIoBufBytes: info.maxIoBufBytes, mode, noFixedFd: opts.noFixedFd };
+        const engineCfg = { ublkcFd: fd, queueDepth: info.queueDepth, maxIoBufBytes: info.maxIoBufBytes, mode, noFixedFd: opts.noFixedFd, autoBufRegFallback: opts.autoBufRegFallback };
         const nq = info.nrHwQueues;
         const nt = Math.min(threads, nq);
         const slotsOf = (qs: number[]) => qs.flatMap((q) => Array.from({ length: info.queueDepth }, (_, t) => [q, t] as [number, number]));
@@ -200,7 +206,7 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-type EngineBase = { ublkcFd: number; queueDepth: number; maxIoBufBytes: number; mode: DataMode; noFixedFd?: boolean };
+type EngineBase = { ublkcFd: number; queueDepth: number; maxIoBufBytes: number; mode: DataMode; noFixedFd?: boolean; autoBufRegFallback?: boolean };
 
 async function serveHere(target: Target, cfg: EngineBase, slots: Array<[number, number]>): Promise<{ done: Promise<void> }> {
   const engine = new QueueEngine({ ...cfg, slots, target, onError: (e) => process.emitWarning(e.message) });

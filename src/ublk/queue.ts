@@ -31,6 +31,8 @@ export interface EngineConfig {
   mode: DataMode;
   /** Use the raw ublkc fd in SQEs instead of fixed-file index 0. */
   noFixedFd?: boolean;
+  /** Auto-buf-reg with FALLBACK and index 0xffff: every request takes the manual zero-copy path. */
+  autoBufRegFallback?: boolean;
   /** Extra io_uring setup flags. */
   ringFlags?: number;
   onError?: (err: Error) => void;
@@ -353,7 +355,9 @@ export class QueueEngine {
     v.setUint8(o + 1, this.sqeFdFlags);
     encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], result, this.copyAddr ? this.bufAddr[s] : 0);
     // Auto buffer registration: the index rides in sqe->addr on every FETCH and COMMIT.
-    if (this.cfg.mode === 'auto-buf-reg' && op !== U.UBLK_U_IO_NEED_GET_DATA) v.setUint32(o + 16, s, true);
+    if (this.cfg.mode === 'auto-buf-reg' && op !== U.UBLK_U_IO_NEED_GET_DATA) {
+      v.setUint32(o + 16, this.cfg.autoBufRegFallback ? 0xffff | (U.UBLK_AUTO_BUF_REG_FALLBACK << 16) : s, true);
+    }
     S.setUserData(v, o, K_CMD, s);
   }
 

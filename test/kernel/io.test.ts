@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import assert from 'node:assert/strict';
-import { kernelSkipReason, hasProgram, withCliDevice, fioVerify, listJson, dmesgMark, dmesgProblems, cli } from '../helpers/kernel.js';
+import { kernelSkipReason, hasProgram, withCliDevice, fioVerify, listJson, dmesgMark, dmesgProblems, cli, sh } from '../helpers/kernel.js';
 
 const skip = kernelSkipReason() ?? (hasProgram('fio') ? undefined : 'fio is not installed');
 const work = fs.mkdtempSync(path.join(os.homedir(), 'ublkit-io-'));
@@ -58,4 +58,11 @@ test('loop: fio verify of 256 MiB in copy and zero-copy mode', { skip }, async (
     });
     fs.rmSync(file);
   }
+});
+
+test('null -z --auto_zc --auto_zc_fallback: every request takes the manual register path', { skip: skip ?? (features.includes('AUTO_BUF_REG') ? undefined : 'kernel lacks auto buf reg') }, async () => {
+  await withCliDevice(['-t', 'null', '-q', '2', '-z', '--auto_zc', '--auto_zc_fallback'], (id, dev) => {
+    assert.equal(listJson(id).mode, 'auto-buf-reg');
+    sh('fio', ['--name=fb', `--filename=${dev}`, '--rw=randrw', '--direct=1', '--ioengine=libaio', '--bs=64k', '--iodepth=16', '--size=32M']);
+  });
 });

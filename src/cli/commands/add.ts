@@ -15,6 +15,7 @@ const MAX_DEPTH = 1024;
 const DAEMON_FD_ENV = 'UBLKIT_DAEMON_FD';
 
 function pickMode(a: CliArgs): ModeRequest {
+  if (a.autoZcFallback) return 'auto-buf-reg';
   const chosen = [a.getData && 'get-data', a.userCopy && 'user-copy', a.zeroCopy && 'zero-copy', a.autoZc && 'auto-buf-reg']
     .filter(Boolean) as ModeRequest[];
   if (a.mode) chosen.push(a.mode as ModeRequest);
@@ -34,10 +35,14 @@ export function deviceOptions(a: CliArgs): DeviceOptions {
   if (depth < 1 || depth > MAX_DEPTH) throw new UblkError('EINVAL', `-d ${depth}: queue depth must be 1..${MAX_DEPTH}`);
   const nthreads = a.nthreads ?? queues;
   if (nthreads < 1 || nthreads > MAX_QUEUES) throw new UblkError('EINVAL', `--nthreads ${nthreads}: must be 1..${MAX_QUEUES}`);
-  if (a.autoZcFallback) throw new UblkError('EINVAL', '--auto_zc_fallback is not supported by this target');
+  if (a.autoZcFallback && !(a.autoZc && a.zeroCopy)) throw new UblkError('EINVAL', '--auto_zc_fallback requires both --auto_zc and -z');
+  if (a.autoZcFallback && a.type !== 'null') throw new UblkError('EINVAL', `--auto_zc_fallback is only supported by the null target`);
+  const mb = a.maxIoBufBytes;
+  if (mb !== undefined && (mb < 4096 || mb > 32 << 20)) throw new UblkError('EINVAL', `--max_io_buf_bytes ${mb}: must be 4096..33554432`);
   return {
-    target: targetSpec(a), id: a.number, queues, depth, threads: nthreads, mode: pickMode(a),
-    noFixedFd: a.noUblkFixedFd,
+    target: targetSpec(a), id: a.number, queues, depth, threads: nthreads,
+    mode: a.autoZcFallback ? 'auto-buf-reg' : pickMode(a), autoBufRegFallback: a.autoZcFallback,
+    noFixedFd: a.noUblkFixedFd, maxIoBufBytes: mb,
   };
 }
 
