@@ -102,6 +102,15 @@ export class Control {
     return decodeDevInfo(new DataView(buf), 0);
   }
 
+  /** GET_DEV_INFO2: the same info, with the /dev/ublkcN path prefix the kernel checks permissions on. */
+  async getDevInfo2(devId: number): Promise<DevInfo> {
+    const path = Buffer.from(`/dev/ublkc${devId}\0`);
+    const buf = native().alloc(path.length + U.SIZEOF_UBLKSRV_CTRL_DEV_INFO, 8);
+    new Uint8Array(buf).set(path);
+    await this.cmd(U.UBLK_U_CMD_GET_DEV_INFO2, devId, 'GET_DEV_INFO2', { buf, devPathLen: path.length });
+    return decodeDevInfo(new DataView(buf), path.length);
+  }
+
   async setParams(devId: number, p: Params): Promise<void> {
     const buf = native().alloc(U.SIZEOF_UBLK_PARAMS, 8);
     encodeParams(new DataView(buf), 0, p);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Device } from '../../src/index.js';
+import { Device, Control } from '../../src/index.js';
 import { create as createXor } from '../../examples/xor-file.js';
 import { kernelSkipReason, sh, shAsync } from '../helpers/kernel.js';
 
@@ -42,6 +42,14 @@ test('module target served by two worker threads (memory, 2 queues)', { skip }, 
   });
   try {
     assert.equal(dev.info.nrHwQueues, 2);
+    const ctrl = new Control();
+    try {
+      const viaPath = await ctrl.getDevInfo2(dev.id);
+      assert.equal(viaPath.devId, dev.id);
+      assert.equal(viaPath.ublksrvPid, process.pid);
+    } finally {
+      ctrl.close();
+    }
     sh('sh', ['-c', `dd if=/dev/urandom of=${work}/r.bin bs=1M count=4 status=none`]);
     sh('dd', [`if=${work}/r.bin`, `of=${dev.blockPath}`, 'bs=1M', 'oflag=direct', 'status=none']);
     const back = sh('sh', ['-c', `dd if=${dev.blockPath} bs=1M count=4 iflag=direct status=none | sha256sum`]);
