@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // ublkit: the kublk-compatible command line; argv to commands, no logic here.
 import { parseArgs } from './args.js';
-import { add } from './commands/add.js';
+import { add, recover } from './commands/add.js';
 import { del, list, features, stop, quiesce, updateSize } from './commands/admin.js';
 import { errnoOf } from '../errors.js';
 import { TARGET_NAMES } from './targets.js';
@@ -9,7 +9,9 @@ import { TARGET_NAMES } from './targets.js';
 const USAGE = `usage: ublkit <command> [options] [backing files]
 commands:
   add -t {${TARGET_NAMES.join('|')}} [-n ID] [-q QUEUES] [-d DEPTH] [-z|--auto_zc|-u|-g|--mode M]
-      [--nthreads N] [--foreground] [--quiet] [--size SIZE] [FILE]
+      [--nthreads N [--per_io_tasks]] [-r 1|-e 1|-i 1] [--foreground] [--quiet] [--size SIZE] [FILE...]
+      stripe: --chunk_size N, 1-4 files; fault_inject: --delay_us N, --die_during_fetch 1
+  recover -n ID [the add options]
   del -n ID | -a
   list [-n ID] [--json]
   features
@@ -21,7 +23,7 @@ modes: copy (default), -g get-data, -u user-copy, -z zero-copy, --auto_zc auto-b
 `;
 
 const COMMANDS: Record<string, (a: ReturnType<typeof parseArgs>) => Promise<number>> = {
-  add, del, list, features, stop, quiesce, update_size: updateSize,
+  add, recover, del, list, features, stop, quiesce, update_size: updateSize,
 };
 
 async function main(argv: string[]): Promise<number> {

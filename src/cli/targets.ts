@@ -7,7 +7,19 @@ const mod = (name: string) => new URL(`../targets/${name}/index.js`, import.meta
 
 type Builder = (a: CliArgs) => TargetSpec;
 
+function intOpt(a: CliArgs, name: string, dflt: number): number {
+  const v = a.targetOpts[name];
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v)) throw new UblkError('EINVAL', `--${name} needs a non-negative integer, got '${v}'`);
+  return Number(v);
+}
+
 const BUILDERS: Record<string, Builder> = {
+  stripe: (a) => ({ module: mod('stripe'), config: { files: a.files, chunkSize: intOpt(a, 'chunk_size', 65536) } }),
+  fault_inject: (a) => {
+    noFiles(a, 'fault_inject');
+    return { module: mod('fault-inject'), config: { delayUs: intOpt(a, 'delay_us', 0), dieDuringFetch: intOpt(a, 'die_during_fetch', 0) > 0 } };
+  },
   null: (a) => {
     noFiles(a, 'null');
     return { module: mod('null'), config: a.size ? { size: a.size } : {} };
@@ -18,6 +30,7 @@ const BUILDERS: Record<string, Builder> = {
     return { module: mod('memory'), config: { size: a.size } };
   },
   loop: (a) => {
+    if (a.files.length === 2 && a.targetOpts.metadata_size === undefined) throw new UblkError('EINVAL', 'loop target takes a second file only with --metadata_size');
     if (a.files.length !== 1) throw new UblkError('EINVAL', `loop target needs exactly one backing file, got ${a.files.length}`);
     return { module: mod('loop'), config: { file: a.files[0], buffered: a.targetOpts.buffered === '1' } };
   },

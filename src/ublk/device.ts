@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { Control } from './control.js';
-import { QueueEngine } from './queue.js';
+import { QueueEngine, type EngineConfig } from './queue.js';
 import { buildParams } from './params.js';
-import { type ModeRequest, type DataMode, MODE_FLAGS, chooseMode, needsRoute, needsTrust } from './modes.js';
+import { type ModeRequest, type DataMode, MODE_FLAGS, chooseMode, needsRoute, needsTrust, modeOfFlags } from './modes.js';
 import { checkTarget } from '../target/contract.js';
 import type { Target, TargetModule, TargetSpec } from '../target/types.js';
 import type { DevInfo, Params } from '../uapi/structs.js';
@@ -24,8 +24,10 @@ export interface DeviceOptions {
   threads?: number;
   mode?: ModeRequest;
   maxIoBufBytes?: number;
-  /** Extra UBLK_F_* flags to request (recovery, quiesce, ...). */
+  /** Extra UBLK_F_* flags to request (recovery, quiesce, ...); refused if the kernel lacks one. */
   flags?: number;
+  /** UBLK_F_* flags to request only where the kernel has them (e.g. QUIESCE with recovery). */
+  optionalFlags?: number;
   /** Opaque 64-bit server data stored by the kernel (ublksrv_flags). */
   serverFlags?: bigint;
   noFixedFd?: boolean;
@@ -35,6 +37,10 @@ export interface DeviceOptions {
    * A test mode, as kublk's --auto_zc_fallback.
    */
   autoBufRegFallback?: boolean;
+  /** Spread slots round-robin over the threads (qid*depth+tag mod threads), as kublk --per_io_tasks. */
+  perIoTasks?: boolean;
+  /** Fault injection for tests: the server SIGKILLs itself while fetching tag 1. */
+  dieDuringFetch?: boolean;
 }
 
 const DEFAULT_MAX_IO = 1 << 20;
@@ -84,7 +90,8 @@ export class Device extends EventEmitter {
   private ublkcFd: number;
   private stopped = false;
 
-  private constructor(ctrl: Control, info: DevInfo, params: Params, mode: DataMode, fd: number, closed: Promise<void>) {
+  /** @internal Use Device.create or Device.recover. */
+  constructor(ctrl: Control, info: DevInfo, params: Params, mode: DataMode, fd: number, closed: Promise<void>) {
     super();
     this.ctrl = ctrl;
     this.info = info;
@@ -108,62 +115,63 @@ export class Device extends EventEmitter {
     const depth = opts.depth ?? 128;
     if (!Number.isInteger(queues) || queues < 1 || queues > U.UBLK_MAX_NR_QUEUES) throw new UblkError('EINVAL', `queues must be 1..${U.UBLK_MAX_NR_QUEUES}, got ${queues}`);
     if (!Number.isInteger(depth) || depth < 1 || depth > U.UBLK_MAX_QUEUE_DEPTH) throw new UblkError('EINVAL', `depth must be 1..${U.UBLK_MAX_QUEUE_DEPTH}, got ${depth}`);
-    const spec = isSpec(opts.target) ? opts.target : undefined;
-    const threads = opts.threads ?? (spec ? queues : 1);
-    if (threads > 1 && !spec) throw new UblkError('EINVAL', 'more than one thread needs the target as a module spec {module, config}');
-
-    // The local instance serves in-thread, or only describes the device when workers serve.
-    let config: unknown;
-    let target: Target;
-    if (spec) {
-      const mod = (await import(spec.module)) as TargetModule;
-      config = mod.prepare ? await mod.prepare(spec.config) : spec.config;
-      target = checkTarget(await mod.create(config));
-    } else {
-      target = checkTarget(opts.target as Target);
-    }
+    const local = await localTarget(opts);
     const ctrl = new Control();
     let devId = -1;
     try {
       const features = await ctrl.getFeatures();
       if (!(features & U.UBLK_F_CMD_IOCTL_ENCODE)) throw new UblkError('ENOTSUP', 'this kernel\'s ublk lacks ioctl-encoded commands: Linux 6.2 or newer is needed');
-      const mode = chooseMode(opts.mode ?? 'auto', features, typeof target.route === 'function');
-      if (MODE_FLAGS[mode] && !(features & MODE_FLAGS[mode])) throw new UblkError('ENOTSUP', `data mode '${mode}' needs ${FEATURE_NEEDS[mode]}, which this kernel lacks`);
-      if (needsTrust(mode) && !hasSysAdmin()) throw new UblkError('EPERM', `data mode '${mode}' lends client pages to the server and needs CAP_SYS_ADMIN: run as root or use mode 'copy'`);
-      if (needsRoute(mode) && typeof target.route !== 'function') throw new UblkError('EINVAL', `data mode '${mode}' needs a pass-through target (with route()); this target must see the bytes: use 'copy' or 'user-copy'`);
+      const mode = chooseMode(opts.mode ?? 'auto', features, typeof local.target.route === 'function');
+      checkMode(mode, features, local.target);
+      const want = (opts.flags ?? 0) | (opts.autoBufRegFallback ? U.UBLK_F_SUPPORT_ZERO_COPY : 0);
+      const missing = want & ~features;
+      const extra = want | ((opts.optionalFlags ?? 0) & features);
+      if (missing) throw new UblkError('ENOTSUP', `this kernel lacks ${featureNames(missing)}`);
       const maxIoBufBytes = opts.maxIoBufBytes ?? DEFAULT_MAX_IO;
-      const params = buildParams(target, maxIoBufBytes);
+      const params = buildParams(local.target, maxIoBufBytes);
       const info = await ctrl.addDev({
         devId: opts.id ?? -1, nrHwQueues: queues, queueDepth: depth, maxIoBufBytes,
-        flags: MODE_FLAGS[mode] | (opts.autoBufRegFallback ? U.UBLK_F_SUPPORT_ZERO_COPY : 0) | (opts.flags ?? 0), ublksrvFlags: opts.serverFlags ?? 0n,
+        flags: MODE_FLAGS[mode] | extra, ublksrvFlags: opts.serverFlags ?? 0n,
       });
       devId = info.devId;
       if (MODE_FLAGS[mode] && !(info.flags & MODE_FLAGS[mode])) throw new UblkError('ENOTSUP', `the kernel refused data mode '${mode}' at ADD_DEV`);
-      const fd = await openRetry(`/dev/ublkc${devId}`, 3000);
-      let closed: Promise<void>;
-      try {
+      return await attach(ctrl, info, mode, local, opts, async () => {
         await ctrl.setParams(devId, params);
-        const engineCfg = { ublkcFd: fd, queueDepth: info.queueDepth, maxIoBufBytes: info.maxIoBufBytes, mode, noFixedFd: opts.noFixedFd, autoBufRegFallback: opts.autoBufRegFallback };
-        const nq = info.nrHwQueues;
-        const nt = Math.min(threads, nq);
-        const slotsOf = (qs: number[]) => qs.flatMap((q) => Array.from({ length: info.queueDepth }, (_, t) => [q, t] as [number, number]));
-        if (nt <= 1 && !spec) {
-          closed = (await serveHere(target, engineCfg, slotsOf(range(nq)))).done;
-        } else {
-          await target.close?.();
-          const groups = Array.from({ length: nt }, (_, i) => range(nq).filter((q) => q % nt === i));
-          closed = (await serveInWorkers(spec!, config, engineCfg, groups, slotsOf)).done;
-        }
-        await ctrl.startDev(devId, process.pid);
-      } catch (err) {
-        await ctrl.stopDev(devId).catch(() => {});
-        fs.closeSync(fd);
-        throw err;
-      }
-      const live = await ctrl.getDevInfo(devId);
-      return new Device(ctrl, live, params, mode, fd, closed);
+        return params;
+      }, () => ctrl.startDev(devId, process.pid));
     } catch (err) {
       if (devId >= 0) await ctrl.delDev(devId).catch(() => {});
+      ctrl.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Re-attaches a new server to a device whose server died (state QUIESCED or FAIL_IO): the kernel
+   * kept its params and queued IO; geometry and mode come from the kernel's own dev_info.
+   */
+  static async recover(id: number, opts: DeviceOptions): Promise<Device> {
+    const local = await localTarget(opts);
+    const ctrl = new Control();
+    try {
+      const info = await ctrl.getDevInfo(id);
+      if (!(info.flags & U.UBLK_F_USER_RECOVERY)) throw new UblkError('EINVAL', `device ${id} was not created with recovery (-r 1)`);
+      const mode = modeOfFlags(info.flags);
+      checkMode(mode, info.flags, local.target);
+      // Right after a kill the kernel may still be releasing /dev/ublkcN: -EBUSY for a moment.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        try {
+          await ctrl.startUserRecovery(id);
+          break;
+        } catch (err) {
+          if ((err as UblkError).code !== 'EBUSY' || Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      const opt2 = { ...opts, queues: info.nrHwQueues, depth: info.queueDepth, autoBufRegFallback: opts.autoBufRegFallback };
+      return await attach(ctrl, info, mode, local, opt2, () => ctrl.getParams(id), () => ctrl.endUserRecovery(id, process.pid));
+    } catch (err) {
       ctrl.close();
       throw err;
     }
@@ -202,11 +210,75 @@ export class Device extends EventEmitter {
   }
 }
 
+interface LocalTarget {
+  target: Target;
+  spec?: TargetSpec;
+  config?: unknown;
+}
+
+/** The local instance serves in-thread, or only describes the device when workers serve. */
+async function localTarget(opts: DeviceOptions): Promise<LocalTarget> {
+  if (!isSpec(opts.target)) return { target: checkTarget(opts.target as Target) };
+  const spec = opts.target;
+  const mod = (await import(spec.module)) as TargetModule;
+  const config = mod.prepare ? await mod.prepare(spec.config) : spec.config;
+  return { target: checkTarget(await mod.create(config)), spec, config };
+}
+
+function checkMode(mode: DataMode, features: number, target: Target): void {
+  if (MODE_FLAGS[mode] && !(features & MODE_FLAGS[mode])) throw new UblkError('ENOTSUP', `data mode '${mode}' needs ${FEATURE_NEEDS[mode]}, which this kernel lacks`);
+  if (needsTrust(mode) && !hasSysAdmin()) throw new UblkError('EPERM', `data mode '${mode}' lends client pages to the server and needs CAP_SYS_ADMIN: run as root or use mode 'copy'`);
+  if (needsRoute(mode) && typeof target.route !== 'function') throw new UblkError('EINVAL', `data mode '${mode}' needs a pass-through target (with route()); this target must see the bytes: use 'copy' or 'user-copy'`);
+}
+
+function featureNames(bits: number): string {
+  return U.UBLK_F_NAMES.filter((_, i) => bits & (1 << i)).join(', ') || `0x${bits.toString(16)}`;
+}
+
+/**
+ * Opens /dev/ublkcN, applies params, starts the serving threads (every slot FETCHed), then runs
+ * `go` (START_DEV or END_USER_RECOVERY). On failure the device is stopped and ublkc closed.
+ */
+async function attach(
+  ctrl: Control, info: DevInfo, mode: DataMode, local: LocalTarget, opts: DeviceOptions,
+  setup: () => Promise<Params>, go: () => Promise<number>,
+): Promise<Device> {
+  const devId = info.devId;
+  const fd = await openRetry(`/dev/ublkc${devId}`, 3000);
+  let closed: Promise<void>;
+  let params: Params;
+  try {
+    params = await setup();
+    const engineCfg: EngineBase = {
+      ublkcFd: fd, queueDepth: info.queueDepth, maxIoBufBytes: info.maxIoBufBytes, mode,
+      noFixedFd: opts.noFixedFd, autoBufRegFallback: opts.autoBufRegFallback, dieDuringFetch: opts.dieDuringFetch,
+    };
+    const slots = range(info.nrHwQueues).flatMap((q) => range(info.queueDepth).map((t) => [q, t] as [number, number]));
+    const threads = opts.threads ?? (local.spec ? info.nrHwQueues : 1);
+    if (threads <= 1 && !local.spec) {
+      closed = (await serveHere(local.target, engineCfg, slots)).done;
+    } else {
+      await local.target.close?.();
+      // Default: whole queues per thread; per-IO tasks: slot k = qid*depth+tag to thread k % n.
+      const nt = opts.perIoTasks ? Math.min(threads, slots.length) : Math.min(threads, info.nrHwQueues);
+      const groups = range(nt).map((i) => slots.filter(([q, t], k) => (opts.perIoTasks ? k : q) % nt === i));
+      closed = (await serveInWorkers(local.spec!, local.config, engineCfg, groups)).done;
+    }
+    await go();
+  } catch (err) {
+    await ctrl.stopDev(devId).catch(() => {});
+    fs.closeSync(fd);
+    throw err;
+  }
+  const live = await ctrl.getDevInfo(devId);
+  return new Device(ctrl, live, params, mode, fd, closed);
+}
+
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-type EngineBase = { ublkcFd: number; queueDepth: number; maxIoBufBytes: number; mode: DataMode; noFixedFd?: boolean; autoBufRegFallback?: boolean };
+type EngineBase = Omit<EngineConfig, 'slots' | 'target' | 'onError'>;
 
 async function serveHere(target: Target, cfg: EngineBase, slots: Array<[number, number]>): Promise<{ done: Promise<void> }> {
   const engine = new QueueEngine({ ...cfg, slots, target, onError: (e) => process.emitWarning(e.message) });
@@ -216,12 +288,12 @@ async function serveHere(target: Target, cfg: EngineBase, slots: Array<[number, 
 }
 
 async function serveInWorkers(
-  spec: TargetSpec, config: unknown, cfg: EngineBase, groups: number[][],
-  slotsOf: (qs: number[]) => Array<[number, number]>,
+  spec: TargetSpec, config: unknown, cfg: EngineBase, groups: Array<Array<[number, number]>>,
 ): Promise<{ done: Promise<void> }> {
   const url = new URL('./worker.js', import.meta.url);
-  const workers = groups.map((queues, thread) => {
-    const init: WorkerInit = { spec: { module: spec.module, config }, engine: { ...cfg, slots: slotsOf(queues) }, thread, queues };
+  const workers = groups.map((slots, thread) => {
+    const queues = [...new Set(slots.map((s) => s[0]))];
+    const init: WorkerInit = { spec: { module: spec.module, config }, engine: { ...cfg, slots }, thread, queues };
     return new Worker(url, { workerData: init });
   });
   const finished = workers.map((w) => new Promise<void>((resolve) => {

@@ -33,6 +33,8 @@ export interface EngineConfig {
   noFixedFd?: boolean;
   /** Auto-buf-reg with FALLBACK and index 0xffff: every request takes the manual zero-copy path. */
   autoBufRegFallback?: boolean;
+  /** fault_inject's --die_during_fetch: SIGKILL this process just before fetching tag 1. */
+  dieDuringFetch?: boolean;
   /** Extra io_uring setup flags. */
   ringFlags?: number;
   onError?: (err: Error) => void;
@@ -64,6 +66,8 @@ export class QueueEngine {
   private readonly zcExtents: Array<Extent[] | undefined>;
   private readonly zcRes: Array<number[] | undefined>;
   private flushScheduled = false;
+  /** Set at the first abort: slots committed from now on are re-armed but never hear back (quiesce). */
+  private draining = false;
   private live: number;
   private resolveDone!: () => void;
   /** Resolves when every slot has been aborted by the kernel and nothing is in flight. */
@@ -139,6 +143,10 @@ export class QueueEngine {
     this.ring.onQueue = () => this.scheduleFlush();
     this.ring.watch(() => this.onWake());
     for (let s = 0; s < this.n; s++) {
+      if (this.cfg.dieDuringFetch && this.tag[s] === 1) {
+        this.flush();
+        process.kill(process.pid, 'SIGKILL');
+      }
       this.ioCmd(s, U.UBLK_U_IO_FETCH_REQ, 0);
       this.state[s] = ARMED;
     }
@@ -178,6 +186,7 @@ export class QueueEngine {
     if (res !== ENODEV && res !== ECANCELED) {
       this.cfg.onError?.(new Error(`ublk io command on queue ${this.qid[s]} tag ${this.tag[s]} failed: ${res}`));
     }
+    this.draining = true;
     this.retire(s);
   }
 
@@ -346,6 +355,9 @@ export class QueueEngine {
     this.state[s] = ARMED;
     this.ioCmd(s, U.UBLK_U_IO_COMMIT_AND_FETCH_REQ, result);
     this.scheduleFlush();
+    // After QUIESCE_DEV the kernel completes this request but keeps the re-armed command until
+    // the ring closes: do not wait for it (spec 8.5).
+    if (this.draining) this.retire(s);
   }
 
   private ioCmd(s: number, op: number, result: number): void {

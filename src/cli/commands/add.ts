@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Device, hasSysAdmin, type DeviceOptions } from '../../ublk/device.js';
+import * as U from '../../uapi/ublk.js';
 import { Control, CONTROL_PATH } from '../../ublk/control.js';
 import type { ModeRequest } from '../../ublk/modes.js';
 import { UblkError } from '../../errors.js';
@@ -35,6 +36,14 @@ export function deviceOptions(a: CliArgs): DeviceOptions {
   if (depth < 1 || depth > MAX_DEPTH) throw new UblkError('EINVAL', `-d ${depth}: queue depth must be 1..${MAX_DEPTH}`);
   const nthreads = a.nthreads ?? queues;
   if (nthreads < 1 || nthreads > MAX_QUEUES) throw new UblkError('EINVAL', `--nthreads ${nthreads}: must be 1..${MAX_QUEUES}`);
+  if (a.perIoTasks && a.batch) throw new UblkError('EINVAL', '--per_io_tasks cannot be combined with -b');
+  if (nthreads !== queues && !a.perIoTasks && !a.batch) throw new UblkError('EINVAL', `--nthreads ${nthreads} differs from -q ${queues}: add --per_io_tasks`);
+  let flags = 0;
+  if (a.recovery) flags |= U.UBLK_F_USER_RECOVERY;
+  if (a.recoveryFailIo) flags |= U.UBLK_F_USER_RECOVERY | U.UBLK_F_USER_RECOVERY_FAIL_IO;
+  if (a.recoveryReissue) flags |= U.UBLK_F_USER_RECOVERY | U.UBLK_F_USER_RECOVERY_REISSUE;
+  if (a.noAutoPartScan) flags |= U.UBLK_F_NO_AUTO_PART_SCAN;
+  if (a.batch) flags |= U.UBLK_F_BATCH_IO;
   if (a.autoZcFallback && !(a.autoZc && a.zeroCopy)) throw new UblkError('EINVAL', '--auto_zc_fallback requires both --auto_zc and -z');
   if (a.autoZcFallback && a.type !== 'null') throw new UblkError('EINVAL', `--auto_zc_fallback is only supported by the null target`);
   const mb = a.maxIoBufBytes;
@@ -42,7 +51,10 @@ export function deviceOptions(a: CliArgs): DeviceOptions {
   return {
     target: targetSpec(a), id: a.number, queues, depth, threads: nthreads,
     mode: a.autoZcFallback ? 'auto-buf-reg' : pickMode(a), autoBufRegFallback: a.autoZcFallback,
-    noFixedFd: a.noUblkFixedFd, maxIoBufBytes: mb,
+    noFixedFd: a.noUblkFixedFd, maxIoBufBytes: mb, flags, perIoTasks: a.perIoTasks,
+    // As kublk: quiesce comes with recovery whenever the kernel has it.
+    optionalFlags: flags & U.UBLK_F_USER_RECOVERY ? U.UBLK_F_QUIESCE : 0,
+    dieDuringFetch: a.type === 'fault_inject' && Number(a.targetOpts.die_during_fetch ?? 0) > 0,
   };
 }
 
@@ -52,11 +64,23 @@ export function preflight(): void {
   if (!hasSysAdmin()) throw new UblkError('EPERM', 'creating ublk devices needs root (CAP_SYS_ADMIN): run with sudo');
 }
 
-export async function add(a: CliArgs): Promise<number> {
+type Start = (opts: DeviceOptions) => Promise<Device>;
+
+export function add(a: CliArgs): Promise<number> {
+  return launch(a, (o) => Device.create(o));
+}
+
+/** recover -n ID + the original add options: a new server for a QUIESCED / FAIL_IO device. */
+export function recover(a: CliArgs): Promise<number> {
+  if (a.number < 0) throw new UblkError('EINVAL', "device id isn't provided for recovering: -n ID");
+  return launch(a, (o) => Device.recover(a.number, o));
+}
+
+async function launch(a: CliArgs, start: Start): Promise<number> {
   const opts = deviceOptions(a);
-  if (process.env[DAEMON_FD_ENV]) return runDaemon(opts, Number(process.env[DAEMON_FD_ENV]));
+  if (process.env[DAEMON_FD_ENV]) return runDaemon(start, opts, Number(process.env[DAEMON_FD_ENV]));
   preflight();
-  if (a.foreground) return runForeground(opts, a.quiet);
+  if (a.foreground) return runForeground(start, opts, a.quiet);
   return spawnDaemon(a.quiet);
 }
 
@@ -78,18 +102,18 @@ function serveUntilClosed(dev: Device): Promise<void> {
   return dev.closed;
 }
 
-async function runForeground(opts: DeviceOptions, quiet: boolean): Promise<number> {
-  const dev = await Device.create(opts);
+async function runForeground(start: Start, opts: DeviceOptions, quiet: boolean): Promise<number> {
+  const dev = await start(opts);
   await printListing(dev.id, quiet);
   await serveUntilClosed(dev);
   return 0;
 }
 
 /** The daemon: stdio is /dev/null; the outcome goes to the parent through `fd` and fd is closed. */
-async function runDaemon(opts: DeviceOptions, fd: number): Promise<number> {
+async function runDaemon(start: Start, opts: DeviceOptions, fd: number): Promise<number> {
   let dev: Device;
   try {
-    dev = await Device.create(opts);
+    dev = await start(opts);
   } catch (err) {
     fs.writeSync(fd, JSON.stringify({ ok: false, error: (err as Error).message }) + '\n');
     fs.closeSync(fd);
