@@ -65,3 +65,9 @@ export const FALLOC_FL_ZERO_RANGE = 0x10;
 export const SIZEOF_SQE = 64;
 export const SIZEOF_SQE128 = 128;
 export const SIZEOF_CQE = 16;
+
+// Provided buffer rings (IORING_REGISTER_PBUF_RING): struct io_uring_buf is 16 bytes; the ring
+// tail is the u16 at byte 14 of entry 0.
+export const SIZEOF_IO_URING_BUF = 16;
+export const SIZEOF_IO_URING_BUF_REG = 40;
+export const IORING_UNREGISTER_PBUF_RING = 23;

@@ -133,3 +133,9 @@ export const SIZEOF_UBLKSRV_CTRL_DEV_INFO = 64;
 export const SIZEOF_UBLK_PARAMS = 152;
 export const SIZEOF_UBLKSRV_IO_DESC = 24;
 export const SIZEOF_UBLKSRV_IO_CMD = 16;
+
+// Batch IO (UBLK_F_BATCH_IO): struct ublk_batch_io flags and element layout.
+export const UBLK_BATCH_F_HAS_ZONE_LBA = 1 << 0;
+export const UBLK_BATCH_F_HAS_BUF_ADDR = 1 << 1;
+export const UBLK_BATCH_F_AUTO_BUF_REG_FALLBACK = 1 << 2;
+export const SIZEOF_UBLK_ELEM_HEADER = 8;

@@ -252,6 +252,7 @@ async function attach(
     const engineCfg: EngineBase = {
       ublkcFd: fd, queueDepth: info.queueDepth, maxIoBufBytes: info.maxIoBufBytes, mode,
       noFixedFd: opts.noFixedFd, autoBufRegFallback: opts.autoBufRegFallback, dieDuringFetch: opts.dieDuringFetch,
+      batch: (info.flags & U.UBLK_F_BATCH_IO) !== 0,
     };
     const slots = range(info.nrHwQueues).flatMap((q) => range(info.queueDepth).map((t) => [q, t] as [number, number]));
     const threads = opts.threads ?? (local.spec ? info.nrHwQueues : 1);

@@ -9,6 +9,7 @@ import { toNegErrno } from '../errors.js';
 import type { Extent, Target, TargetContext } from '../target/types.js';
 import { FileIo } from '../uring/file-io.js';
 import type { DataMode } from './modes.js';
+import { BatchTransport, K_PREP, K_FETCH, K_COMMIT } from './batch.js';
 
 // user_data high words of the engine's own SQEs; the low word is the slot index.
 const K_CMD = 1;
@@ -33,6 +34,8 @@ export interface EngineConfig {
   noFixedFd?: boolean;
   /** Auto-buf-reg with FALLBACK and index 0xffff: every request takes the manual zero-copy path. */
   autoBufRegFallback?: boolean;
+  /** UBLK_F_BATCH_IO device: PREP/FETCH/COMMIT_IO_CMDS instead of per-IO commands. */
+  batch?: boolean;
   /** fault_inject's --die_during_fetch: SIGKILL this process just before fetching tag 1. */
   dieDuringFetch?: boolean;
   /** Extra io_uring setup flags. */
@@ -65,6 +68,7 @@ export class QueueEngine {
   private readonly zcErr: Int32Array;
   private readonly zcExtents: Array<Extent[] | undefined>;
   private readonly zcRes: Array<number[] | undefined>;
+  private readonly batch: BatchTransport | undefined;
   private flushScheduled = false;
   /** Set at the first abort: slots committed from now on are re-armed but never hear back (quiesce). */
   private draining = false;
@@ -104,7 +108,7 @@ export class QueueEngine {
       }
       if (cfg.mode === 'zero-copy' || cfg.mode === 'auto-buf-reg') this.ring.registerSparseBuffers(n);
       this.mapDescriptors();
-      this.copyAddr = cfg.mode === 'copy' || cfg.mode === 'get-data';
+      this.copyAddr = !cfg.batch && (cfg.mode === 'copy' || cfg.mode === 'get-data');
       // Copy and user-copy modes need one stable buffer per slot: one lazily backed anonymous
       // mapping, so untouched pages of a 1 MiB-per-tag slab cost nothing.
       if (cfg.mode !== 'zero-copy' && cfg.mode !== 'auto-buf-reg') {
@@ -117,11 +121,30 @@ export class QueueEngine {
           this.bufAddr[i] = base + i * size;
         }
       }
+      if (cfg.batch) {
+        this.batch = new BatchTransport({
+          ring: this.ring, fdRef: this.fdRef, sqeFdFlags: this.sqeFdFlags,
+          copyMode: cfg.mode === 'copy', autoBufReg: cfg.mode === 'auto-buf-reg', fallback: !!cfg.autoBufRegFallback,
+          bufAddr: (s) => this.bufAddr[s], tag: (s) => this.tag[s],
+          deliver: (s) => {
+            this.state[s] = OWNED;
+            this.dispatch(s);
+          },
+          aborted: (slots) => {
+            this.draining = true;
+            for (const s of slots) if (this.state[s] !== OWNED) this.retire(s);
+          },
+          error: (e) => this.cfg.onError?.(e),
+        }, cfg.slots, cfg.queueDepth);
+      }
     } catch (err) {
       this.release();
       throw err;
     }
   }
+
+  /** The auto-buf-reg index of slot s (0xffff forces the fallback path). */
+  private readonly autoIndex = (s: number): number => (this.cfg.autoBufRegFallback ? 0xffff : s);
 
   private mapDescriptors(): void {
     const c = native().constants;
@@ -142,6 +165,11 @@ export class QueueEngine {
   start(): void {
     this.ring.onQueue = () => this.scheduleFlush();
     this.ring.watch(() => this.onWake());
+    if (this.batch) {
+      this.state.fill(ARMED);
+      this.batch.start(this.autoIndex);
+      return this.flush();
+    }
     for (let s = 0; s < this.n; s++) {
       if (this.cfg.dieDuringFetch && this.tag[s] === 1) {
         this.flush();
@@ -158,7 +186,7 @@ export class QueueEngine {
     this.flush();
   }
 
-  private readonly onCqe = (hi: number, s: number, res: number): void => {
+  private readonly onCqe = (hi: number, s: number, res: number, flags: number): void => {
     switch (hi & 0xff) {
       case K_CMD:
         return this.onCmd(s, res);
@@ -171,6 +199,10 @@ export class QueueEngine {
         return this.zcStep(s);
       case K_UNREG:
         return this.zcStep(s);
+      case K_PREP:
+      case K_FETCH:
+      case K_COMMIT:
+        return this.batch!.onCqe(hi & 0xff, s, res, flags);
     }
   };
 
@@ -353,7 +385,8 @@ export class QueueEngine {
   private commit(s: number, result: number): void {
     if (this.state[s] !== OWNED) return;
     this.state[s] = ARMED;
-    this.ioCmd(s, U.UBLK_U_IO_COMMIT_AND_FETCH_REQ, result);
+    if (this.batch) this.batch.commit(s, result);
+    else this.ioCmd(s, U.UBLK_U_IO_COMMIT_AND_FETCH_REQ, result);
     this.scheduleFlush();
     // After QUIESCE_DEV the kernel completes this request but keeps the re-armed command until
     // the ring closes: do not wait for it (spec 8.5).
@@ -368,7 +401,7 @@ export class QueueEngine {
     encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], result, this.copyAddr ? this.bufAddr[s] : 0);
     // Auto buffer registration: the index rides in sqe->addr on every FETCH and COMMIT.
     if (this.cfg.mode === 'auto-buf-reg' && op !== U.UBLK_U_IO_NEED_GET_DATA) {
-      v.setUint32(o + 16, this.cfg.autoBufRegFallback ? 0xffff | (U.UBLK_AUTO_BUF_REG_FALLBACK << 16) : s, true);
+      v.setUint32(o + 16, this.autoIndex(s) | (this.cfg.autoBufRegFallback ? U.UBLK_AUTO_BUF_REG_FALLBACK << 16 : 0), true);
     }
     S.setUserData(v, o, K_CMD, s);
   }
@@ -386,6 +419,7 @@ export class QueueEngine {
 
   /** One io_uring_enter for everything queued in this turn of the event loop. */
   flush(): void {
+    this.batch?.flush(this.autoIndex);
     if (this.ring.unsubmitted === 0) return;
     const r = this.ring.submit(0);
     if (r < 0 && r !== -4 && r !== -11 && r !== -16) {

@@ -66,3 +66,17 @@ test('null -z --auto_zc --auto_zc_fallback: every request takes the manual regis
     sh('fio', ['--name=fb', `--filename=${dev}`, '--rw=randrw', '--direct=1', '--ioengine=libaio', '--bs=64k', '--iodepth=16', '--size=32M']);
   });
 });
+
+for (const flags of [[], ['-u'], ['-z'], ['--auto_zc']]) {
+  const why = skip ?? (features.includes('BATCH_IO') ? undefined : 'kernel lacks batch io');
+  test(`batch io (-b ${flags.join(' ')}): loop fio verify, 2 queues`, { skip: why }, async () => {
+    const file = path.join(work, 'batch.img');
+    fs.writeFileSync(file, '');
+    fs.truncateSync(file, 32 << 20);
+    await withCliDevice(['-t', 'loop', '-q', '2', '-b', ...flags, file], (id, dev) => {
+      assert.ok(listJson(id).flags & 0x8000, 'UBLK_F_BATCH_IO negotiated');
+      fioVerify(dev, '16M');
+    });
+    fs.rmSync(file);
+  });
+}

@@ -1,0 +1,212 @@
+// UBLK_F_BATCH_IO transport: PREP_IO_CMDS once, a multishot FETCH_IO_CMDS per queue delivering
+// tag lists through a provided-buffer ring, and one COMMIT_IO_CMDS per queue per flush.
+import { native, addressOf } from '../native.js';
+import type { Ring } from '../uring/ring.js';
+import * as S from '../uring/sqe.js';
+import * as IO from '../uapi/io-uring.js';
+import * as U from '../uapi/ublk.js';
+import { setU64 } from '../uapi/structs.js';
+import { UblkError } from '../errors.js';
+
+export const K_PREP = 5;
+export const K_FETCH = 6;
+export const K_COMMIT = 7;
+
+/** Tag-list buffers per queue: each FETCH CQE takes one (at most 128 tags = 256 bytes). */
+const FETCH_BUFS = 16;
+const ENOBUFS = -105;
+
+interface QueueState {
+  qid: number;
+  /** slot index by tag, -1 if not ours */
+  slotOfTag: Int32Array;
+  slots: number[];
+  bgid: number;
+  pbuf: ArrayBuffer;
+  pbufView: DataView;
+  pbufTail: number;
+  tagBufs: ArrayBuffer;
+  tagBase: number;
+  tagBufSize: number;
+  /** pending commit elements: slot, result */
+  pending: number[];
+}
+
+export interface BatchHost {
+  readonly ring: Ring;
+  readonly fdRef: number;
+  readonly sqeFdFlags: number;
+  /** copy mode: per-slot buffer address */
+  bufAddr(s: number): number;
+  tag(s: number): number;
+  readonly copyMode: boolean;
+  readonly autoBufReg: boolean;
+  readonly fallback: boolean;
+  /** a request arrived for slot s */
+  deliver(s: number): void;
+  /** the queue's fetch ended (abort): every slot of it not owned is done */
+  aborted(slots: number[]): void;
+  error(e: Error): void;
+}
+
+export class BatchTransport {
+  private readonly h: BatchHost;
+  private readonly queues: QueueState[] = [];
+  private readonly stOfSlot: QueueState[] = [];
+  private readonly elemBytes: number;
+  private readonly flags: number;
+  // Element buffers kept alive until their CQE: id -> buffer.
+  private readonly inflight = new Map<number, ArrayBuffer>();
+  private nextId = 1;
+
+  constructor(h: BatchHost, slots: Array<[number, number]>, depth: number) {
+    this.h = h;
+    this.flags = (h.copyMode ? U.UBLK_BATCH_F_HAS_BUF_ADDR : 0) | (h.fallback ? U.UBLK_BATCH_F_AUTO_BUF_REG_FALLBACK : 0);
+    this.elemBytes = U.SIZEOF_UBLK_ELEM_HEADER + (h.copyMode ? 8 : 0);
+    const byQ = new Map<number, QueueState>();
+    slots.forEach(([q, t], s) => {
+      let st = byQ.get(q);
+      if (!st) {
+        st = this.makeQueue(q, byQ.size, depth);
+        byQ.set(q, st);
+        this.queues.push(st);
+      }
+      st.slotOfTag[t] = s;
+      st.slots.push(s);
+      this.stOfSlot[s] = st;
+    });
+  }
+
+  private makeQueue(qid: number, bgid: number, depth: number): QueueState {
+    const n = native();
+    const tagBufSize = Math.max(256, depth * 2);
+    const pbuf = n.alloc(FETCH_BUFS * IO.SIZEOF_IO_URING_BUF, 4096);
+    const tagBufs = n.alloc(FETCH_BUFS * tagBufSize, 4096);
+    const reg = new DataView(new ArrayBuffer(IO.SIZEOF_IO_URING_BUF_REG));
+    setU64(reg, 0, addressOf(pbuf));
+    reg.setUint32(8, FETCH_BUFS, true);
+    reg.setUint16(12, bgid, true);
+    const r = n.register(this.h.ring.fd, IO.IORING_REGISTER_PBUF_RING, reg, 1);
+    if (r < 0) throw UblkError.fromResult(r, 'io_uring register provided buffer ring');
+    const st: QueueState = {
+      qid, slotOfTag: new Int32Array(depth).fill(-1), slots: [], bgid, pbuf, pbufView: new DataView(pbuf),
+      pbufTail: 0, tagBufs, tagBase: addressOf(tagBufs), tagBufSize, pending: [],
+    };
+    for (let b = 0; b < FETCH_BUFS; b++) this.provide(st, b);
+    return st;
+  }
+
+  /** Hands tag buffer `bid` (back) to the kernel: fill the next ring entry, then publish the tail. */
+  private provide(st: QueueState, bid: number): void {
+    const v = st.pbufView;
+    const o = (st.pbufTail & (FETCH_BUFS - 1)) * IO.SIZEOF_IO_URING_BUF;
+    setU64(v, o, st.tagBase + bid * st.tagBufSize);
+    v.setUint32(o + 8, st.tagBufSize, true);
+    v.setUint16(o + 12, bid, true);
+    st.pbufTail = (st.pbufTail + 1) & 0xffff;
+    // The tail shares bytes 14..15 of entry 0; Atomics on the u16 orders it after the entry.
+    Atomics.store(new Uint16Array(st.pbuf, 14, 1), 0, st.pbufTail);
+  }
+
+  /** PREP every slot (linked to the queue's first FETCH); the ring is submitted by the caller. */
+  start(autoIndex: (s: number) => number): void {
+    for (const st of this.queues) {
+      const buf = this.elements(st.slots.map((s) => [s, 0]), autoIndex);
+      const o = this.cmd(st, U.UBLK_U_IO_PREP_IO_CMDS, st.slots.length, buf, K_PREP);
+      this.h.ring.sqes.setUint8(o + 1, this.h.ring.sqes.getUint8(o + 1) | IO.IOSQE_IO_LINK);
+      this.fetch(st);
+    }
+  }
+
+  private fetch(st: QueueState): void {
+    const v = this.h.ring.sqes;
+    const o = this.h.ring.get();
+    S.prepUringCmd(v, o, this.h.fdRef, U.UBLK_U_IO_FETCH_IO_CMDS);
+    v.setUint8(o + 1, this.h.sqeFdFlags | IO.IOSQE_BUFFER_SELECT);
+    v.setUint32(o + 28, IO.IORING_URING_CMD_MULTISHOT, true);
+    v.setUint16(o + 40, st.bgid, true);
+    this.header(v, o + 48, st.qid, 0, 0, 2);
+    S.setUserData(v, o, K_FETCH, this.queues.indexOf(st));
+  }
+
+  private header(v: DataView, o: number, qid: number, flags: number, nr: number, elemBytes: number): void {
+    v.setUint16(o, qid, true);
+    v.setUint16(o + 2, flags, true);
+    v.setUint16(o + 4, nr, true);
+    v.setUint8(o + 6, elemBytes);
+  }
+
+  /** Element array for PREP/COMMIT: {tag, buf_index, result} (+ buf_addr in copy mode). */
+  private elements(items: Array<[number, number]>, autoIndex: (s: number) => number): ArrayBuffer {
+    const buf = native().alloc(Math.max(8, items.length * this.elemBytes), 8);
+    const v = new DataView(buf);
+    items.forEach(([s, result], i) => {
+      const o = i * this.elemBytes;
+      v.setUint16(o, this.h.tag(s), true);
+      v.setUint16(o + 2, autoIndex(s), true);
+      v.setInt32(o + 4, result, true);
+      if (this.h.copyMode) setU64(v, o + 8, this.h.bufAddr(s));
+    });
+    return buf;
+  }
+
+  private cmd(st: QueueState, op: number, nr: number, buf: ArrayBuffer, kind: number): number {
+    const v = this.h.ring.sqes;
+    const o = this.h.ring.get();
+    S.prepUringCmd(v, o, this.h.fdRef, op);
+    v.setUint8(o + 1, this.h.sqeFdFlags);
+    setU64(v, o + 16, addressOf(buf));
+    v.setUint32(o + 24, nr * this.elemBytes, true);
+    this.header(v, o + 48, st.qid, this.flags, nr, this.elemBytes);
+    const id = this.nextId++;
+    this.inflight.set(id, buf);
+    S.setUserData(v, o, kind, id);
+    return o;
+  }
+
+  /** Queues a commit of slot `s`; sent with the next flush. */
+  commit(s: number, result: number): void {
+    this.stOfSlot[s].pending.push(s, result);
+  }
+
+  /** One COMMIT_IO_CMDS per queue with everything committed since the last flush. */
+  flush(autoIndex: (s: number) => number): void {
+    for (const st of this.queues) {
+      if (!st.pending.length) continue;
+      const items: Array<[number, number]> = [];
+      for (let i = 0; i < st.pending.length; i += 2) items.push([st.pending[i], st.pending[i + 1]]);
+      st.pending.length = 0;
+      this.cmd(st, U.UBLK_U_IO_COMMIT_IO_CMDS, items.length, this.elements(items, autoIndex), K_COMMIT);
+    }
+  }
+
+  onCqe(kind: number, lo: number, res: number, flags: number): void {
+    if (kind === K_FETCH) return this.onFetch(this.queues[lo], res, flags);
+    const buf = this.inflight.get(lo);
+    this.inflight.delete(lo);
+    if (res < 0) {
+      this.h.error(new Error(`ublk batch ${kind === K_PREP ? 'PREP' : 'COMMIT'}_IO_CMDS failed: ${res}`));
+    } else if (kind === K_COMMIT && buf && res < buf.byteLength) {
+      // A partial count: the elements after it were not committed; resend them.
+      this.h.error(new Error(`ublk batch COMMIT processed ${res} of ${buf.byteLength} bytes`));
+    }
+  }
+
+  private onFetch(st: QueueState, res: number, flags: number): void {
+    if (flags & IO.IORING_CQE_F_BUFFER) {
+      const bid = flags >>> 16;
+      if (res > 0) {
+        const tags = new Uint16Array(st.tagBufs, bid * st.tagBufSize, res >> 1);
+        for (let i = 0; i < tags.length; i++) {
+          const s = st.slotOfTag[tags[i]];
+          if (s >= 0) this.h.deliver(s);
+        }
+      }
+      this.provide(st, bid);
+    }
+    if (flags & IO.IORING_CQE_F_MORE) return;
+    // The multishot ended: out of buffers (re-arm) or aborted (stop, quiesce, cancel).
+    if (res === ENOBUFS || res >= 0) return this.fetch(st);
+    this.h.aborted(st.slots);
+  }
+}
