@@ -47,6 +47,8 @@ export interface BatchHost {
   /** the queue's fetch ended (abort): every slot of it not owned is done */
   aborted(slots: number[]): void;
   error(e: Error): void;
+  /** schedule a flush (commits were re-queued) */
+  kick(): void;
 }
 
 export class BatchTransport {
@@ -56,7 +58,7 @@ export class BatchTransport {
   private readonly elemBytes: number;
   private readonly flags: number;
   // Element buffers kept alive until their CQE: id -> buffer.
-  private readonly inflight = new Map<number, ArrayBuffer>();
+  private readonly inflight = new Map<number, { buf: ArrayBuffer; items?: Array<[number, number]> }>();
   private nextId = 1;
 
   constructor(h: BatchHost, slots: Array<[number, number]>, depth: number) {
@@ -150,7 +152,7 @@ export class BatchTransport {
     return buf;
   }
 
-  private cmd(st: QueueState, op: number, nr: number, buf: ArrayBuffer, kind: number): number {
+  private cmd(st: QueueState, op: number, nr: number, buf: ArrayBuffer, kind: number, items?: Array<[number, number]>): number {
     const v = this.h.ring.sqes;
     const o = this.h.ring.get();
     S.prepUringCmd(v, o, this.h.fdRef, op);
@@ -159,7 +161,7 @@ export class BatchTransport {
     v.setUint32(o + 24, nr * this.elemBytes, true);
     this.header(v, o + 48, st.qid, this.flags, nr, this.elemBytes);
     const id = this.nextId++;
-    this.inflight.set(id, buf);
+    this.inflight.set(id, { buf, items });
     S.setUserData(v, o, kind, id);
     return o;
   }
@@ -176,19 +178,20 @@ export class BatchTransport {
       const items: Array<[number, number]> = [];
       for (let i = 0; i < st.pending.length; i += 2) items.push([st.pending[i], st.pending[i + 1]]);
       st.pending.length = 0;
-      this.cmd(st, U.UBLK_U_IO_COMMIT_IO_CMDS, items.length, this.elements(items, autoIndex), K_COMMIT);
+      this.cmd(st, U.UBLK_U_IO_COMMIT_IO_CMDS, items.length, this.elements(items, autoIndex), K_COMMIT, items);
     }
   }
 
   onCqe(kind: number, lo: number, res: number, flags: number): void {
     if (kind === K_FETCH) return this.onFetch(this.queues[lo], res, flags);
-    const buf = this.inflight.get(lo);
+    const rec = this.inflight.get(lo);
     this.inflight.delete(lo);
     if (res < 0) {
       this.h.error(new Error(`ublk batch ${kind === K_PREP ? 'PREP' : 'COMMIT'}_IO_CMDS failed: ${res}`));
-    } else if (kind === K_COMMIT && buf && res < buf.byteLength) {
-      // A partial count: the elements after it were not committed; resend them.
-      this.h.error(new Error(`ublk batch COMMIT processed ${res} of ${buf.byteLength} bytes`));
+    } else if (kind === K_COMMIT && rec?.items && res < rec.items.length * this.elemBytes) {
+      // A partial count: the elements after it were not committed; send them again.
+      for (const [s, result] of rec.items.slice(Math.floor(res / this.elemBytes))) this.commit(s, result);
+      this.h.kick();
     }
   }
 

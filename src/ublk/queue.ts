@@ -135,6 +135,7 @@ export class QueueEngine {
             for (const s of slots) if (this.state[s] !== OWNED) this.retire(s);
           },
           error: (e) => this.cfg.onError?.(e),
+          kick: () => this.scheduleFlush(),
         }, cfg.slots, cfg.queueDepth);
       }
     } catch (err) {
