@@ -48,8 +48,23 @@ function probe(fd: number, file: string, direct: boolean): { size: number; limit
     const lbs = n.ioctlInt(fd, BLKSSZGET);
     const pbs = n.ioctlInt(fd, BLKPBSZGET);
     const size = Number(n.ioctl64(fd, BLKGETSIZE64));
-    const dma = readSysfsInt(st.rdev, 'dma_alignment') ?? lbs - 1;
-    return { size, blockDev: true, limits: { logicalBlockShift: Math.log2(lbs), physicalBlockShift: Math.log2(pbs), dmaAlignment: Math.min(dma, 4095) } };
+    const q = (attr: string) => readSysfsInt(st.rdev, attr);
+    const dma = q('dma_alignment') ?? lbs - 1;
+    const limits: TargetLimits = { logicalBlockShift: Math.log2(lbs), physicalBlockShift: Math.log2(pbs), dmaAlignment: Math.min(dma, 4095) };
+    // The backing queue's limits, so the kernel never builds a request the backend must split.
+    const ioMin = q('minimum_io_size');
+    const ioOpt = q('optimal_io_size');
+    if (ioMin && (ioMin & (ioMin - 1)) === 0) limits.ioMinShift = Math.log2(ioMin);
+    if (ioOpt && (ioOpt & (ioOpt - 1)) === 0) limits.ioOptShift = Math.log2(ioOpt);
+    const maxKb = q('max_sectors_kb');
+    if (maxKb) limits.maxIoBytes = maxKb * 1024;
+    const segs = q('max_segments');
+    const segSize = q('max_segment_size');
+    const boundary = readSysfsInt(st.rdev, 'virt_boundary_mask') ?? 0;
+    if (segs && segSize && segSize >= 4096 && !boundary) {
+      limits.segment = { segBoundaryMask: 0xffffffff, maxSegmentSize: Math.min(segSize, 0xffffffff), maxSegments: Math.min(segs, 0xffff) };
+    }
+    return { size, blockDev: true, limits };
   }
   if (!st.isFile()) throw new UblkError('EINVAL', `backing file ${file} is neither a regular file nor a block device`);
   let lbs = 512;
