@@ -29,6 +29,9 @@ export interface CliArgs {
   noAutoPartScan: boolean;
   debugMask?: number;
   maxIoBufBytes?: number;
+  shmemZc?: boolean;
+  htlb?: string;
+  rdonlyShmemBuf?: boolean;
   files: string[];
   /** Unknown `--name value` pairs, for the target. */
   targetOpts: Record<string, string>;
@@ -46,6 +49,7 @@ const LONG: Record<string, [keyof CliArgs, Kind]> = {
   json: ['json', 'flag'], safe: ['safe', 'flag'], size: ['size', 'str'], mode: ['mode', 'str'],
   no_auto_part_scan: ['noAutoPartScan', 'flag'], debug_mask: ['debugMask', 'int'],
   max_io_buf_bytes: ['maxIoBufBytes', 'int'],
+  shmem_zc: ['shmemZc', 'flag'], htlb: ['htlb', 'str'], rdonly_shmem_buf: ['rdonlyShmemBuf', 'flag'],
 };
 const SHORT: Record<string, string> = {
   t: 'type', n: 'number', d: 'depth', q: 'queues', r: 'recovery', e: 'recovery_fail_io',

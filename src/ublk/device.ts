@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { Control } from './control.js';
+import { native, addressOf } from '../native.js';
 import { QueueEngine, type EngineConfig } from './queue.js';
 import { buildParams } from './params.js';
 import { type ModeRequest, type DataMode, MODE_FLAGS, chooseMode, needsRoute, needsTrust, modeOfFlags } from './modes.js';
@@ -37,6 +38,11 @@ export interface DeviceOptions {
    * A test mode, as kublk's --auto_zc_fallback.
    */
   autoBufRegFallback?: boolean;
+  /**
+   * UBLK_F_SHMEM_ZC: after START, map this file (hugetlbfs, memfd path...) MAP_SHARED and register
+   * it with REG_BUF; client IO whose pages lie in it skips every copy.
+   */
+  shmem?: { path: string; readOnly?: boolean };
   /** Spread slots round-robin over the threads (qid*depth+tag mod threads), as kublk --per_io_tasks. */
   perIoTasks?: boolean;
   /** Fault injection for tests: the server SIGKILLs itself while fetching tag 1. */
@@ -252,7 +258,7 @@ async function attach(
     const engineCfg: EngineBase = {
       ublkcFd: fd, queueDepth: info.queueDepth, maxIoBufBytes: info.maxIoBufBytes, mode,
       noFixedFd: opts.noFixedFd, autoBufRegFallback: opts.autoBufRegFallback, dieDuringFetch: opts.dieDuringFetch,
-      batch: (info.flags & U.UBLK_F_BATCH_IO) !== 0,
+      batch: (info.flags & U.UBLK_F_BATCH_IO) !== 0, shmem: opts.shmem,
     };
     const slots = range(info.nrHwQueues).flatMap((q) => range(info.queueDepth).map((t) => [q, t] as [number, number]));
     const threads = opts.threads ?? (local.spec ? info.nrHwQueues : 1);
@@ -266,6 +272,7 @@ async function attach(
       closed = (await serveInWorkers(local.spec!, local.config, engineCfg, groups)).done;
     }
     await go();
+    if (opts.shmem) await registerShmem(ctrl, devId, opts.shmem, closed);
   } catch (err) {
     await ctrl.stopDev(devId).catch(() => {});
     fs.closeSync(fd);
@@ -273,6 +280,23 @@ async function attach(
   }
   const live = await ctrl.getDevInfo(devId);
   return new Device(ctrl, live, params, mode, fd, closed);
+}
+
+/** Maps the shared file populated and registers it; the mapping lives until the device closes. */
+async function registerShmem(ctrl: Control, devId: number, sh: { path: string; readOnly?: boolean }, closed: Promise<void>): Promise<number> {
+  const n = native();
+  const c = n.constants;
+  const fd = fs.openSync(sh.path, sh.readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR);
+  let map: ArrayBuffer;
+  try {
+    const size = fs.fstatSync(fd).size;
+    map = n.mmap(fd, size, sh.readOnly ? c.PROT_READ : c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED | c.MAP_POPULATE, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const index = await ctrl.regBuf(devId, addressOf(map), map.byteLength, sh.readOnly ? U.UBLK_SHMEM_BUF_READ_ONLY : 0);
+  void closed.finally(() => n.munmap(map));
+  return index;
 }
 
 function range(n: number): number[] {

@@ -1,4 +1,5 @@
 // The per-thread fetch/commit engine: owns tags, buffers and data modes; targets never see them.
+import * as fs from 'node:fs';
 import { native, addressOf } from '../native.js';
 import { Ring, createRing } from '../uring/ring.js';
 import * as S from '../uring/sqe.js';
@@ -34,6 +35,8 @@ export interface EngineConfig {
   noFixedFd?: boolean;
   /** Auto-buf-reg with FALLBACK and index 0xffff: every request takes the manual zero-copy path. */
   autoBufRegFallback?: boolean;
+  /** UBLK_F_SHMEM_ZC: the shared file registered with REG_BUF; matching requests use it directly. */
+  shmem?: { path: string; readOnly?: boolean };
   /** UBLK_F_BATCH_IO device: PREP/FETCH/COMMIT_IO_CMDS instead of per-IO commands. */
   batch?: boolean;
   /** fault_inject's --die_during_fetch: SIGKILL this process just before fetching tag 1. */
@@ -69,6 +72,8 @@ export class QueueEngine {
   private readonly zcExtents: Array<Extent[] | undefined>;
   private readonly zcRes: Array<number[] | undefined>;
   private readonly batch: BatchTransport | undefined;
+  private shmemView: Uint8Array | undefined;
+  private shmemMap: ArrayBuffer | undefined;
   private flushScheduled = false;
   /** Set at the first abort: slots committed from now on are re-armed but never hear back (quiesce). */
   private draining = false;
@@ -121,6 +126,7 @@ export class QueueEngine {
           this.bufAddr[i] = base + i * size;
         }
       }
+      if (cfg.shmem) this.mapShmem(cfg.shmem);
       if (cfg.batch) {
         this.batch = new BatchTransport({
           ring: this.ring, fdRef: this.fdRef, sqeFdFlags: this.sqeFdFlags,
@@ -146,6 +152,19 @@ export class QueueEngine {
 
   /** The auto-buf-reg index of slot s (0xffff forces the fallback path). */
   private readonly autoIndex = (s: number): number => (this.cfg.autoBufRegFallback ? 0xffff : s);
+
+  /** Maps the same shared file the device registered; request offsets are relative to its start. */
+  private mapShmem(sh: { path: string; readOnly?: boolean }): void {
+    const c = native().constants;
+    const fd = fs.openSync(sh.path, sh.readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR);
+    try {
+      const size = fs.fstatSync(fd).size;
+      this.shmemMap = native().mmap(fd, size, sh.readOnly ? c.PROT_READ : c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED, 0);
+      this.shmemView = new Uint8Array(this.shmemMap);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
 
   private mapDescriptors(): void {
     const c = native().constants;
@@ -241,6 +260,7 @@ export class QueueEngine {
     for (const ab of this.descBufs) n.munmap(ab);
     this.descBufs.length = 0;
     if (this.slab) n.munmap(this.slab);
+    if (this.shmemMap) n.munmap(this.shmemMap);
   }
 
   /** Reads the descriptor of slot `s` and hands the request to the target (or the zero-copy path). */
@@ -254,6 +274,13 @@ export class QueueEngine {
     const t = this.cfg.target;
     const mode = this.cfg.mode;
     try {
+      // Shared-memory zero copy: the client's pages are our own mapping; no copy either way.
+      if (opFlags & U.UBLK_IO_F_SHMEM_ZC && this.shmemView && (op === U.UBLK_IO_OP_READ || op === U.UBLK_IO_OP_WRITE)) {
+        const at = d[w + 4];
+        const buf = this.shmemView.subarray(at, at + len);
+        const r = op === U.UBLK_IO_OP_READ ? t.read(buf, off) : t.write(buf, off, { fua: (opFlags & U.UBLK_IO_F_FUA) !== 0 });
+        return this.settle(s, r, len, true);
+      }
       switch (op) {
         case U.UBLK_IO_OP_READ:
           if (mode === 'zero-copy' || mode === 'auto-buf-reg') return this.zcStart(s, off, len, true, opFlags);

@@ -44,6 +44,8 @@ export function deviceOptions(a: CliArgs): DeviceOptions {
   if (a.recoveryReissue) flags |= U.UBLK_F_USER_RECOVERY | U.UBLK_F_USER_RECOVERY_REISSUE;
   if (a.noAutoPartScan) flags |= U.UBLK_F_NO_AUTO_PART_SCAN;
   if (a.batch) flags |= U.UBLK_F_BATCH_IO;
+  if (a.shmemZc) flags |= U.UBLK_F_SHMEM_ZC;
+  if (a.htlb && !a.shmemZc) throw new UblkError('EINVAL', '--htlb needs --shmem_zc');
   if (a.autoZcFallback && !(a.autoZc && a.zeroCopy)) throw new UblkError('EINVAL', '--auto_zc_fallback requires both --auto_zc and -z');
   if (a.autoZcFallback && a.type !== 'null') throw new UblkError('EINVAL', `--auto_zc_fallback is only supported by the null target`);
   const mb = a.maxIoBufBytes;
@@ -52,6 +54,7 @@ export function deviceOptions(a: CliArgs): DeviceOptions {
     target: targetSpec(a), id: a.number, queues, depth, threads: nthreads,
     mode: a.autoZcFallback ? 'auto-buf-reg' : pickMode(a), autoBufRegFallback: a.autoZcFallback,
     noFixedFd: a.noUblkFixedFd, maxIoBufBytes: mb, flags, perIoTasks: a.perIoTasks,
+    shmem: a.htlb ? { path: a.htlb, readOnly: a.rdonlyShmemBuf } : undefined,
     // As kublk: quiesce comes with recovery whenever the kernel has it.
     optionalFlags: flags & U.UBLK_F_USER_RECOVERY ? U.UBLK_F_QUIESCE : 0,
     dieDuringFetch: a.type === 'fault_inject' && Number(a.targetOpts.die_during_fetch ?? 0) > 0,
