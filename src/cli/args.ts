@@ -29,6 +29,12 @@ export interface CliArgs {
   noAutoPartScan: boolean;
   debugMask?: number;
   maxIoBufBytes?: number;
+  metadataSize?: number;
+  piOffset?: number;
+  csumType?: string;
+  tagSize?: number;
+  integrityCapable?: boolean;
+  integrityReftag?: boolean;
   shmemZc?: boolean;
   htlb?: string;
   rdonlyShmemBuf?: boolean;
@@ -49,6 +55,8 @@ const LONG: Record<string, [keyof CliArgs, Kind]> = {
   json: ['json', 'flag'], safe: ['safe', 'flag'], size: ['size', 'str'], mode: ['mode', 'str'],
   no_auto_part_scan: ['noAutoPartScan', 'flag'], debug_mask: ['debugMask', 'int'],
   max_io_buf_bytes: ['maxIoBufBytes', 'int'],
+  metadata_size: ['metadataSize', 'int'], pi_offset: ['piOffset', 'int'], csum_type: ['csumType', 'str'],
+  tag_size: ['tagSize', 'int'], integrity_capable: ['integrityCapable', 'flag'], integrity_reftag: ['integrityReftag', 'flag'],
   shmem_zc: ['shmemZc', 'flag'], htlb: ['htlb', 'str'], rdonly_shmem_buf: ['rdonlyShmemBuf', 'flag'],
 };
 const SHORT: Record<string, string> = {

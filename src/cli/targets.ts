@@ -1,5 +1,5 @@
 // CLI target names -> target module specs, with their options taken from the command line.
-import type { TargetSpec } from '../target/types.js';
+import type { TargetIntegrity, TargetSpec } from '../target/types.js';
 import type { CliArgs } from './args.js';
 import { UblkError } from '../errors.js';
 
@@ -22,7 +22,7 @@ const BUILDERS: Record<string, Builder> = {
   },
   null: (a) => {
     noFiles(a, 'null');
-    return { module: mod('null'), config: a.size ? { size: a.size } : {} };
+    return { module: mod('null'), config: { size: a.size, integrity: integrityOf(a) } };
   },
   memory: (a) => {
     noFiles(a, 'memory');
@@ -30,9 +30,20 @@ const BUILDERS: Record<string, Builder> = {
     return { module: mod('memory'), config: { size: a.size } };
   },
   loop: (a) => {
-    if (a.files.length === 2 && a.targetOpts.metadata_size === undefined) throw new UblkError('EINVAL', 'loop target takes a second file only with --metadata_size');
-    if (a.files.length !== 1) throw new UblkError('EINVAL', `loop target needs exactly one backing file, got ${a.files.length}`);
-    return { module: mod('loop'), config: { file: a.files[0], buffered: a.targetOpts.buffered === '1' } };
+    const md = a.metadataSize;
+    const want = md ? 2 : 1;
+    if (a.files.length !== want) {
+      throw new UblkError('EINVAL', md ? `loop with --metadata_size needs two files (data, integrity), got ${a.files.length}` : `loop target needs exactly one backing file, got ${a.files.length}`);
+    }
+    const config: Record<string, unknown> = { file: a.files[0], buffered: a.targetOpts.buffered === '1' };
+    const i = integrityOf(a);
+    if (i) {
+      Object.assign(config, {
+        metaFile: a.files[1], metadataSize: i.metadataSize, piOffset: i.piOffset, csumType: i.csumType,
+        tagSize: i.tagSize, integrityFlags: i.flags, initMeta: a.command !== 'recover',
+      });
+    }
+    return { module: mod('loop'), config };
   },
 };
 
@@ -44,6 +55,17 @@ export function targetSpec(a: CliArgs): TargetSpec {
     throw new UblkError('ENODEV', `no such tgt type ${a.type ?? 'unknown'}: use -t with one of ${TARGET_NAMES.join(', ')}`);
   }
   return b(a);
+}
+
+/** The integrity format from --metadata_size and friends, or undefined. */
+function integrityOf(a: CliArgs): TargetIntegrity | undefined {
+  if (!a.metadataSize) return undefined;
+  const csum: Record<string, number> = { ip: 1, t10dif: 2, nvme: 4 };
+  if (a.csumType && !(a.csumType in csum)) throw new UblkError('EINVAL', `invalid csum type: ${a.csumType} (ip, t10dif or nvme)`);
+  return {
+    metadataSize: a.metadataSize, piOffset: a.piOffset ?? 0, csumType: a.csumType ? csum[a.csumType] : 0,
+    tagSize: a.tagSize ?? 0, flags: (a.integrityCapable ? 1 : 0) | (a.integrityReftag ? 2 : 0),
+  };
 }
 
 function noFiles(a: CliArgs, name: string): void {

@@ -35,6 +35,16 @@ export interface TargetLimits {
   discardGranularity?: number;
 }
 
+export interface TargetIntegrity {
+  metadataSize: number;
+  piOffset?: number;
+  /** 0 none, 1 IP, 2 CRC16 T10-DIF, 4 CRC64 NVMe */
+  csumType?: number;
+  tagSize?: number;
+  /** LBMD_PI_CAP_INTEGRITY (1) | LBMD_PI_CAP_REFTAG (2) */
+  flags?: number;
+}
+
 /** One piece of a request that a pass-through target maps to a file: zero copy does the IO itself. */
 export interface Extent {
   fd: number;
@@ -80,6 +90,14 @@ export interface Target {
    * (the request pages go straight to the file IO, the target never sees the bytes).
    */
   route?(offset: number, length: number): Extent[];
+  /**
+   * Integrity (T10 PI / NVMe metadata), user-copy mode: `integrity` declares the format; the engine
+   * moves each request's metadata (one tuple of `metadataSize` bytes per logical block) to and from
+   * these methods. `offset` is the data's byte offset.
+   */
+  readonly integrity?: TargetIntegrity;
+  readIntegrity?(buf: Uint8Array, offset: number): MaybePromise<unknown>;
+  writeIntegrity?(buf: Uint8Array, offset: number): MaybePromise<unknown>;
   close?(): MaybePromise<void>;
 }
 

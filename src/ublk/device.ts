@@ -129,7 +129,9 @@ export class Device extends EventEmitter {
       if (!(features & U.UBLK_F_CMD_IOCTL_ENCODE)) throw new UblkError('ENOTSUP', 'this kernel\'s ublk lacks ioctl-encoded commands: Linux 6.2 or newer is needed');
       const mode = chooseMode(opts.mode ?? 'auto', features, typeof local.target.route === 'function');
       checkMode(mode, features, local.target);
-      const want = (opts.flags ?? 0) | (opts.autoBufRegFallback ? U.UBLK_F_SUPPORT_ZERO_COPY : 0);
+      if (local.target.integrity && mode !== 'user-copy') throw new UblkError('EINVAL', 'integrity metadata needs user copy mode (-u)');
+      const want = (opts.flags ?? 0) | (opts.autoBufRegFallback ? U.UBLK_F_SUPPORT_ZERO_COPY : 0) |
+        (local.target.integrity ? U.UBLK_F_INTEGRITY : 0);
       const missing = want & ~features;
       const extra = want | ((opts.optionalFlags ?? 0) & features);
       if (missing) throw new UblkError('ENOTSUP', `this kernel lacks ${featureNames(missing)}`);
@@ -259,6 +261,7 @@ async function attach(
       ublkcFd: fd, queueDepth: info.queueDepth, maxIoBufBytes: info.maxIoBufBytes, mode,
       noFixedFd: opts.noFixedFd, autoBufRegFallback: opts.autoBufRegFallback, dieDuringFetch: opts.dieDuringFetch,
       batch: (info.flags & U.UBLK_F_BATCH_IO) !== 0, shmem: opts.shmem,
+      integrity: params.integrity ? { intervalExp: params.integrity.intervalExp, metadataSize: params.integrity.metadataSize } : undefined,
     };
     const slots = range(info.nrHwQueues).flatMap((q) => range(info.queueDepth).map((t) => [q, t] as [number, number]));
     const threads = opts.threads ?? (local.spec ? info.nrHwQueues : 1);

@@ -56,5 +56,12 @@ export function buildParams(t: Target, maxIoBufBytes: number): Params {
     }
     p.seg = { ...sg };
   }
+  if (t.integrity) {
+    const i = t.integrity;
+    p.integrity = {
+      flags: i.flags ?? 0, maxIntegritySegments: 0, intervalExp: lbs, metadataSize: i.metadataSize,
+      piOffset: i.piOffset ?? 0, csumType: i.csumType ?? 0, tagSize: i.tagSize ?? 0,
+    };
+  }
   return p;
 }

@@ -35,6 +35,8 @@ export interface EngineConfig {
   noFixedFd?: boolean;
   /** Auto-buf-reg with FALLBACK and index 0xffff: every request takes the manual zero-copy path. */
   autoBufRegFallback?: boolean;
+  /** UBLK_F_INTEGRITY (user copy only): protection interval and metadata bytes per interval. */
+  integrity?: { intervalExp: number; metadataSize: number };
   /** UBLK_F_SHMEM_ZC: the shared file registered with REG_BUF; matching requests use it directly. */
   shmem?: { path: string; readOnly?: boolean };
   /** UBLK_F_BATCH_IO device: PREP/FETCH/COMMIT_IO_CMDS instead of per-IO commands. */
@@ -63,6 +65,9 @@ export class QueueEngine {
   private readonly slab: ArrayBuffer | undefined;
   private readonly bufAddr: Float64Array;
   private readonly bufs: Uint8Array[] = [];
+  private readonly ibufs: Uint8Array[] = [];
+  private readonly ibufAddr: Float64Array;
+  private islab: ArrayBuffer | undefined;
   private readonly fdRef: number;
   private readonly sqeFdFlags: number;
   private readonly copyAddr: boolean;
@@ -89,6 +94,7 @@ export class QueueEngine {
     this.tag = new Uint16Array(n);
     this.state = new Uint8Array(n);
     this.bufAddr = new Float64Array(n);
+    this.ibufAddr = new Float64Array(n);
     this.zcLeft = new Int32Array(n);
     this.zcErr = new Int32Array(n);
     this.zcExtents = new Array(n);
@@ -127,6 +133,7 @@ export class QueueEngine {
         }
       }
       if (cfg.shmem) this.mapShmem(cfg.shmem);
+      if (cfg.integrity) this.allocIntegrity(cfg.maxIoBufBytes, n);
       if (cfg.batch) {
         this.batch = new BatchTransport({
           ring: this.ring, fdRef: this.fdRef, sqeFdFlags: this.sqeFdFlags,
@@ -152,6 +159,17 @@ export class QueueEngine {
 
   /** The auto-buf-reg index of slot s (0xffff forces the fallback path). */
   private readonly autoIndex = (s: number): number => (this.cfg.autoBufRegFallback ? 0xffff : s);
+
+  private allocIntegrity(maxIo: number, n: number): void {
+    const size = roundUp(Math.max(64, this.metaLen(maxIo)), 64);
+    const c = native().constants;
+    this.islab = native().mmap(-1, roundUp(size * n, 4096), c.PROT_READ | c.PROT_WRITE, c.MAP_PRIVATE | c.MAP_ANONYMOUS, 0);
+    const base = addressOf(this.islab);
+    for (let i = 0; i < n; i++) {
+      this.ibufs.push(new Uint8Array(this.islab, i * size, size));
+      this.ibufAddr[i] = base + i * size;
+    }
+  }
 
   /** Maps the same shared file the device registered; request offsets are relative to its start. */
   private mapShmem(sh: { path: string; readOnly?: boolean }): void {
@@ -261,6 +279,7 @@ export class QueueEngine {
     this.descBufs.length = 0;
     if (this.slab) n.munmap(this.slab);
     if (this.shmemMap) n.munmap(this.shmemMap);
+    if (this.islab) n.munmap(this.islab);
   }
 
   /** Reads the descriptor of slot `s` and hands the request to the target (or the zero-copy path). */
@@ -284,11 +303,11 @@ export class QueueEngine {
       switch (op) {
         case U.UBLK_IO_OP_READ:
           if (mode === 'zero-copy' || mode === 'auto-buf-reg') return this.zcStart(s, off, len, true, opFlags);
-          if (mode === 'user-copy') return this.userCopyRead(s, off, len);
+          if (mode === 'user-copy') return void this.userCopyRead(s, off, len, opFlags);
           return this.settle(s, t.read(this.bufs[s].subarray(0, len), off), len, true);
         case U.UBLK_IO_OP_WRITE:
           if (mode === 'zero-copy' || mode === 'auto-buf-reg') return this.zcStart(s, off, len, false, opFlags);
-          if (mode === 'user-copy') return this.userCopyWrite(s, off, len, opFlags);
+          if (mode === 'user-copy') return void this.userCopyWrite(s, off, len, opFlags);
           return this.settle(s, t.write(this.bufs[s].subarray(0, len), off, { fua: (opFlags & U.UBLK_IO_F_FUA) !== 0 }), len, true);
         case U.UBLK_IO_OP_FLUSH:
           return this.settle(s, t.flush ? t.flush() : 0, 0, false);
@@ -325,37 +344,64 @@ export class QueueEngine {
     return v;
   }
 
-  private userCopyRead(s: number, off: number, len: number): void {
-    const buf = this.bufs[s].subarray(0, len);
-    const r = this.cfg.target.read(buf, off);
-    const push = (v: unknown) => {
-      const n = this.check(v, len, true);
-      if (n <= 0) return this.commit(s, n);
-      // The pwrite into the request must finish before COMMIT: commit what it copied.
-      this.ring.op((v2, o) => {
-        S.prepRwBig(v2, o, IO.IORING_OP_WRITE, this.fdRef, this.bufAddr[s], n, userCopyOffset(this.qid[s], this.tag[s], 0));
-        v2.setUint8(o + 1, this.sqeFdFlags);
-      }).then((c) => this.commit(s, c < 0 ? c : Math.min(c, n)));
-      this.scheduleFlush();
-    };
-    if (r instanceof Promise) r.then(push, (e) => this.commit(s, toNegErrno(e)));
-    else push(r);
+  /** One user-copy transfer between our buffer and the request (or its integrity data) on /dev/ublkcN. */
+  private ucopy(opcode: number, s: number, addr: number, len: number, integrity: boolean): Promise<number> {
+    const p = this.ring.op((v, o) => {
+      S.prepRwBig(v, o, opcode, this.fdRef, addr, len, userCopyOffset(this.qid[s], this.tag[s], 0, integrity));
+      v.setUint8(o + 1, this.sqeFdFlags);
+    });
+    return p;
   }
 
-  private userCopyWrite(s: number, off: number, len: number, opFlags: number): void {
-    this.ring.op((v, o) => {
-      S.prepRwBig(v, o, IO.IORING_OP_READ, this.fdRef, this.bufAddr[s], len, userCopyOffset(this.qid[s], this.tag[s], 0));
-      v.setUint8(o + 1, this.sqeFdFlags);
-    }).then((got) => {
-      if (got <= 0) return this.commit(s, got < 0 ? got : EIO);
-      try {
-        const fua = (opFlags & U.UBLK_IO_F_FUA) !== 0;
-        this.settle(s, this.cfg.target.write(this.bufs[s].subarray(0, got), off, { fua }), got, true);
-      } catch (err) {
-        this.commit(s, toNegErrno(err));
+  /** Integrity bytes that go with `bytes` of data: one metadata tuple per protection interval. */
+  private metaLen(bytes: number): number {
+    const m = this.cfg.integrity!;
+    return Math.floor(bytes / 2 ** m.intervalExp) * m.metadataSize;
+  }
+
+  /**
+   * User copy READ: the target fills our buffer, we copy it (and its integrity data) into the
+   * request, and only then commit the bytes that were copied (spec 7.4: the copy must precede COMMIT).
+   */
+  private async userCopyRead(s: number, off: number, len: number, opFlags: number): Promise<void> {
+    const t = this.cfg.target;
+    try {
+      const n = this.check(await t.read(this.bufs[s].subarray(0, len), off), len, true);
+      if (n <= 0) return this.commit(s, n);
+      const c = await this.ucopy(IO.IORING_OP_WRITE, s, this.bufAddr[s], n, false);
+      if (c < 0) return this.commit(s, c);
+      const done = Math.min(c, n);
+      if (opFlags & U.UBLK_IO_F_INTEGRITY && t.readIntegrity) {
+        const ilen = this.metaLen(done);
+        const r = await t.readIntegrity(this.ibufs[s].subarray(0, ilen), off);
+        if (typeof r === 'number' && r < 0) return this.commit(s, r);
+        const ic = await this.ucopy(IO.IORING_OP_WRITE, s, this.ibufAddr[s], ilen, true);
+        if (ic < 0) return this.commit(s, ic);
       }
-    });
-    this.scheduleFlush();
+      this.commit(s, done);
+    } catch (err) {
+      this.commit(s, toNegErrno(err));
+    }
+  }
+
+  /** User copy WRITE: copy the request (and its integrity data) out, then hand it to the target. */
+  private async userCopyWrite(s: number, off: number, len: number, opFlags: number): Promise<void> {
+    const t = this.cfg.target;
+    try {
+      const got = await this.ucopy(IO.IORING_OP_READ, s, this.bufAddr[s], len, false);
+      if (got <= 0) return this.commit(s, got < 0 ? got : EIO);
+      if (opFlags & U.UBLK_IO_F_INTEGRITY && t.writeIntegrity) {
+        const ilen = this.metaLen(got);
+        const ig = await this.ucopy(IO.IORING_OP_READ, s, this.ibufAddr[s], ilen, true);
+        if (ig < 0) return this.commit(s, ig);
+        const r = await t.writeIntegrity(this.ibufs[s].subarray(0, ig), off);
+        if (typeof r === 'number' && r < 0) return this.commit(s, r);
+      }
+      const fua = (opFlags & U.UBLK_IO_F_FUA) !== 0;
+      this.settle(s, t.write(this.bufs[s].subarray(0, got), off, { fua }), got, true);
+    } catch (err) {
+      this.commit(s, toNegErrno(err));
+    }
   }
 
   /**

@@ -45,6 +45,10 @@ export function deviceOptions(a: CliArgs): DeviceOptions {
   if (a.noAutoPartScan) flags |= U.UBLK_F_NO_AUTO_PART_SCAN;
   if (a.batch) flags |= U.UBLK_F_BATCH_IO;
   if (a.shmemZc) flags |= U.UBLK_F_SHMEM_ZC;
+  if (a.metadataSize !== undefined && !a.userCopy) throw new UblkError('EINVAL', '--metadata_size requires -u');
+  const integrityOpt = a.piOffset !== undefined || a.csumType !== undefined || a.tagSize !== undefined || a.integrityCapable || a.integrityReftag;
+  if (integrityOpt && a.metadataSize === undefined) throw new UblkError('EINVAL', 'integrity options require --metadata_size');
+  if (a.autoZc && a.batch && nthreads > queues) throw new UblkError('EINVAL', '--auto_zc with -b needs --nthreads <= -q');
   if (a.htlb && !a.shmemZc) throw new UblkError('EINVAL', '--htlb needs --shmem_zc');
   if (a.autoZcFallback && !(a.autoZc && a.zeroCopy)) throw new UblkError('EINVAL', '--auto_zc_fallback requires both --auto_zc and -z');
   if (a.autoZcFallback && a.type !== 'null') throw new UblkError('EINVAL', `--auto_zc_fallback is only supported by the null target`);

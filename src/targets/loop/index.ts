@@ -12,6 +12,15 @@ export interface LoopConfig {
   /** Open without O_DIRECT (page cache); default tries O_DIRECT first. */
   buffered?: boolean;
   readOnly?: boolean;
+  /** Integrity: a second file holding `metadataSize` bytes per 512-byte block. */
+  metaFile?: string;
+  metadataSize?: number;
+  piOffset?: number;
+  csumType?: number;
+  tagSize?: number;
+  integrityFlags?: number;
+  /** Fill the metadata file with 0xff first (unwritten blocks then carry no PI); not on recovery. */
+  initMeta?: boolean;
 }
 
 const BLKGETSIZE64 = 0x80081272;
@@ -90,8 +99,29 @@ function readSysfsInt(rdev: number, attr: string): number | undefined {
   }
 }
 
+/** Opens the metadata file; with `init`, fills it with 0xff in 1 MiB pieces. */
+function openMeta(cfg: LoopConfig, init: boolean): { fd: number; blocks: number } {
+  let fd: number;
+  try {
+    fd = fs.openSync(cfg.metaFile!, fs.constants.O_RDWR);
+  } catch (err) {
+    throw describe(err, cfg.metaFile!);
+  }
+  const size = fs.fstatSync(fd).size;
+  if (init) {
+    const ff = Buffer.alloc(1 << 20, 0xff);
+    for (let o = 0; o < size; o += ff.length) fs.writeSync(fd, ff, 0, Math.min(ff.length, size - o), o);
+  }
+  return { fd, blocks: Math.floor(size / cfg.metadataSize!) };
+}
+
 export function prepare(config: LoopConfig): LoopConfig {
   if (!config || typeof config.file !== 'string' || !config.file) throw new UblkError('EINVAL', 'loop target needs a backing file');
+  if (config.metaFile) {
+    const m = openMeta(config, config.initMeta !== false);
+    fs.closeSync(m.fd);
+    if (m.blocks === 0) throw new UblkError('EINVAL', `integrity file ${config.metaFile} is too small for ${config.metadataSize}-byte metadata`);
+  }
   const { fd, direct } = openBacking(config.file, config);
   try {
     const { size, limits } = probe(fd, config.file, direct);
@@ -110,8 +140,16 @@ export function create(config: LoopConfig): Target {
   let io: FileIo | undefined;
   const ioOf = (): FileIo => io ?? (() => { throw new UblkError('EIO', 'loop target used before open()'); })();
   const ok = (r: number) => (r < 0 ? r : 0);
+  const meta = config.metaFile ? openMeta(config, false) : undefined;
+  const md = config.metadataSize ?? 0;
+  const full = (n: number, want: number) => (n === want ? 0 : n < 0 ? n : -5);
+  let capacity = size - (size % (1 << (limits.logicalBlockShift ?? 9)));
+  if (meta) capacity = Math.min(capacity, meta.blocks * 512);
   return {
-    size: size - (size % (1 << (limits.logicalBlockShift ?? 9))),
+    size: capacity,
+    integrity: meta ? { metadataSize: md, piOffset: config.piOffset, csumType: config.csumType, tagSize: config.tagSize, flags: config.integrityFlags } : undefined,
+    readIntegrity: meta ? (buf, off) => ioOf().read(meta.fd, buf, (off / 512) * md).then((n) => full(n, buf.byteLength)) : undefined,
+    writeIntegrity: meta ? (buf, off) => ioOf().write(meta.fd, buf, (off / 512) * md).then((n) => full(n, buf.byteLength)) : undefined,
     caps: { flush: true, discard: !blockDev, writeZeroes: !blockDev, readOnly: config.readOnly },
     limits,
     open(ctx: TargetContext) {
@@ -125,6 +163,7 @@ export function create(config: LoopConfig): Target {
     route: (offset, length): Extent[] => [{ fd, offset, length, bufOffset: 0 }],
     close() {
       fs.closeSync(fd);
+      if (meta) fs.closeSync(meta.fd);
     },
   };
 }

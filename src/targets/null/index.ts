@@ -1,10 +1,12 @@
 // null: completes every request at once without touching data (benchmarks, engine tests).
-import type { Extent, Target } from '../../target/types.js';
+import type { Extent, Target, TargetIntegrity } from '../../target/types.js';
 import { parseSize } from '../size.js';
 
 export interface NullConfig {
   /** Bytes, or a size string like '250G'. Default 250 GiB, as kublk. */
   size?: number | string;
+  /** Declare an integrity format (metadata is accepted and dropped, reads return none). */
+  integrity?: TargetIntegrity;
 }
 
 export function create(config: NullConfig = {}): Target {
@@ -12,6 +14,7 @@ export function create(config: NullConfig = {}): Target {
   return {
     size,
     caps: { flush: false },
+    integrity: config.integrity,
     // As kublk: 512-byte logical, 4 KiB physical, page-aligned DMA, 32 x 32 KiB segments.
     limits: {
       logicalBlockShift: 9, physicalBlockShift: 12, ioMinShift: 9, ioOptShift: 12,
