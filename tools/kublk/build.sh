@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Build the kernel's ublk selftest server `kublk` as the reference implementation that
+# bench/run.mjs measures ublkit against. Nothing it downloads or builds is part of the repo:
+#
+#   ~/.cache/ublkit/kublk-src/   the selftest sources + the few uapi headers they need (7.2)
+#   ~/.cache/ublkit/liburing/    sid's liburing-dev + liburing2, dpkg -x'ed (bookworm's is too old)
+#   ~/.cache/ublkit/kublk/kublk  the binary (liburing linked statically; runs on the host's libc)
+#
+# Debian packages come through a PRIVATE apt configuration for sid (the one tools/vm/fetch-kernel.sh
+# keeps under ~/.cache/ublkit/apt/sid, created here the same way if it is missing); the host's apt
+# state is never touched. Idempotent: a second run with everything cached does nothing.
+#
+# Env: UBLKIT_CACHE (default ~/.cache/ublkit), UBLKIT_KUBLK_SRC_PKG (default linux-source-7.2),
+#      UBLKIT_KUBLK_REBUILD=1 (rebuild even if the binary is there).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+log() { printf '[kublk] %s\n' "$*" >&2; }
+
+cache="${UBLKIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ublkit}"
+srcpkg="${UBLKIT_KUBLK_SRC_PKG:-linux-source-7.2}"
+suite=sid
+apt_root="$cache/apt/$suite"
+src="$cache/kublk-src"
+uring="$cache/liburing"
+out="$cache/kublk"
+stamp="$out/.built"
+
+if [[ -x "$out/kublk" && -f "$stamp" && -z "${UBLKIT_KUBLK_REBUILD:-}" ]]; then
+  log "present: $out/kublk ($(cat "$stamp"))"; exit 0
+fi
+
+for t in gcc apt-get dpkg-deb tar xz; do
+  command -v "$t" >/dev/null || { log "missing host tool: $t"; exit 1; }
+done
+
+# --- private apt config (same layout as tools/vm/fetch-kernel.sh) -------------------------------
+ensure_apt() {
+  mkdir -p "$apt_root"/{lists/partial,archives/partial,etc/sources.list.d,etc/preferences.d,etc/trusted.gpg.d}
+  if [[ ! -f "$apt_root/apt.conf" ]]; then
+    local mirror keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    mirror="$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
+    if [[ -z "$mirror" && -f /etc/apt/sources.list ]]; then
+      mirror="$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list)"
+    fi
+    mirror="${mirror:-http://deb.debian.org/debian}"
+    echo "deb [arch=amd64 signed-by=$keyring] $mirror $suite main" >"$apt_root/sources.list"
+    : >"$apt_root/status"
+    cat >"$apt_root/apt.conf" <<EOF
+Dir::State "$apt_root";
+Dir::State::Lists "$apt_root/lists";
+Dir::State::status "$apt_root/status";
+Dir::Cache "$apt_root";
+Dir::Cache::archives "$apt_root/archives";
+Dir::Etc::SourceList "$apt_root/sources.list";
+Dir::Etc::SourceParts "$apt_root/etc/sources.list.d";
+Dir::Etc::Preferences "$apt_root/etc/preferences";
+Dir::Etc::PreferencesParts "$apt_root/etc/preferences.d";
+Dir::Etc::Trusted "$keyring";
+Dir::Etc::TrustedParts "$apt_root/etc/trusted.gpg.d";
+APT::Architecture "amd64";
+APT::Architectures { "amd64"; };
+Acquire::Languages "none";
+Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";
+Acquire::Retries "3";
+APT::Sandbox::User "$( [[ $(id -u) -eq 0 ]] && echo root || id -un )";
+EOF
+  fi
+  export APT_CONFIG="$apt_root/apt.conf"
+  local st="$apt_root/lists/.updated"
+  if [[ ! -f "$st" || -n "$(find "$st" -mmin +1440 2>/dev/null)" ]] || ! apt-cache show "$srcpkg" >/dev/null 2>&1; then
+    log "apt-get update (private config, $suite)"
+    apt-get update -qq </dev/null
+    touch "$st"
+  fi
+}
+
+dl=""
+cleanup() { [[ -n "$dl" ]] && rm -rf "$dl"; }
+trap cleanup EXIT
+download() { # pkg... -> .deb files in $dl
+  [[ -n "$dl" ]] || dl="$(mktemp -d "$cache/.kublk-dl.XXXXXX")"
+  (cd "$dl" && apt-get download -qq "$@" </dev/null)
+}
+
+mkdir -p "$cache"
+
+# --- liburing (sid) ------------------------------------------------------------------------------
+if [[ ! -f "$uring/.complete" ]]; then
+  ensure_apt
+  log "downloading liburing-dev + liburing2 ($suite)"
+  download liburing-dev liburing2
+  rm -rf "$uring.tmp" && mkdir -p "$uring.tmp"
+  for d in "$dl"/liburing*.deb; do dpkg -x "$d" "$uring.tmp"; done
+  dpkg-deb -f "$dl"/liburing-dev_*.deb Version >"$uring.tmp/.complete"
+  rm -rf "$uring" && mv "$uring.tmp" "$uring"
+fi
+libdir="$uring/usr/lib/x86_64-linux-gnu"
+[[ -f "$libdir/liburing.a" || -e "$libdir/liburing.so" ]] || { log "no liburing library in $uring"; exit 1; }
+log "liburing $(cat "$uring/.complete")"
+
+# --- selftest sources from the kernel source package --------------------------------------------
+if [[ ! -f "$src/.complete" ]]; then
+  ensure_apt
+  log "downloading $srcpkg ($(apt-cache show "$srcpkg" | awk '/^Version:/ {print $2; exit}'), ~160 MB)"
+  download "$srcpkg"
+  deb="$(ls "$dl"/linux-source-*.deb | head -1)"
+  ver="$(dpkg-deb -f "$deb" Version)"
+  tarball="$(dpkg-deb -c "$deb" | awk '{print $NF}' | grep -E '/usr/src/linux-source-[^/]*\.tar\.(xz|gz|bz2|zst)$' | head -1)"
+  [[ -n "$tarball" ]] || { log "no source tarball inside $deb"; exit 1; }
+  mkdir -p "$dl/x"
+  dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dl/x" "$tarball"
+  rm -f "$deb"
+  top="$(basename "${tarball%.tar.*}")"
+  log "extracting tools/testing/selftests/ublk and uapi headers from $(basename "$tarball")"
+  tar -xaf "$dl/x/$tarball" -C "$dl/x" --wildcards \
+    "$top/tools/testing/selftests/ublk/*" "$top/include/uapi/linux/*"
+  rm -rf "$src.tmp" && mkdir -p "$src.tmp/include/linux"
+  cp -a "$dl/x/$top/tools/testing/selftests/ublk" "$src.tmp/ublk"
+  # The uapi headers kublk needs newer than bookworm's /usr/include/linux: they go first on the
+  # include path; everything else (linux/types.h, ...) still comes from the host.
+  u="$dl/x/$top/include/uapi/linux"
+  for h in ublk_cmd.h io_uring.h fs.h mount.h fscrypt.h time_types.h; do
+    [[ -f "$u/$h" ]] && cp "$u/$h" "$src.tmp/include/linux/"
+  done
+  [[ -d "$u/io_uring" ]] && cp -a "$u/io_uring" "$src.tmp/include/linux/"
+  # Headers the host lacks altogether (e.g. linux/blkdev.h, wanted by liburing 2.15): searched
+  # after the system directories, so they only fill gaps.
+  mkdir -p "$src.tmp/include-after" && cp -a "$u" "$src.tmp/include-after/linux"
+  echo "$srcpkg $ver" >"$src.tmp/.complete"
+  rm -rf "$src" && mv "$src.tmp" "$src"
+fi
+log "sources: $(cat "$src/.complete")"
+
+# --- build ---------------------------------------------------------------------------------------
+mapfile -t files < <(cd "$src/ublk" && ls *.c | grep -v '^metadata_size\.c$')
+log "gcc: ${files[*]}"
+mkdir -p "$out"
+if [[ -f "$libdir/liburing.a" ]]; then
+  uring_link=("$libdir/liburing.a")
+else
+  uring_link=(-L"$libdir" -Wl,-rpath,"$libdir" -luring)
+fi
+(cd "$src/ublk" && gcc -O3 -Wall -Wno-unused-result -D_GNU_SOURCE \
+  -I "$src/include" -I "$uring/usr/include" -idirafter "$src/include-after" \
+  -o "$out/kublk.tmp" "${files[@]}" "${uring_link[@]}" -lpthread -lm)
+mv "$out/kublk.tmp" "$out/kublk"
+echo "$(cat "$src/.complete"), liburing $(cat "$uring/.complete")" >"$stamp"
+log "built $out/kublk ($(cat "$stamp"))"
