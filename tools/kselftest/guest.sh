@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Runs INSIDE the VM (started by tools/kselftest/run.mjs through tools/vm/run.mjs).
+#
+#   bash guest.sh RESULTS_DIR PER_TEST_TIMEOUT PLAN_FILE
+#
+# PLAN_FILE: one line per test run, "<server> <workdir> <script>" (workdir = a copy of the selftest
+# folder with ./kublk and ./metadata_size beside the scripts). Each script runs directly
+# (`cd workdir && ./test_x.sh`) in its own session; the whole process group is killed after
+# PER_TEST_TIMEOUT s (saving `ps` and the device states to the log first); its stdout+stderr, then
+# the runner's cleanup and the kernel messages it caused, go to RESULTS_DIR/<server>/<test>.log.
+# One line "<test>\t<exit code>\t<verdict>\t<seconds>" per test is appended to
+# RESULTS_DIR/<server>/results.tsv as soon as the test ends, so a VM that dies keeps what it did.
+# Verdicts: PASS (0), SKIP (4), TIMEOUT (killed after PER_TEST_TIMEOUT s), FAIL (anything else).
+set -u
+results=$1 per_test_timeout=$2 plan=$3
+ref_kublk=${UBLKIT_KSELFTEST_REF_KUBLK:-}
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+unset TMPDIR # the scripts put their files in ./ublktest-dir of the work copy (the guest's tmpfs)
+
+now() { date +%s.%N; }
+say() { printf '%s\n' "$*"; }
+
+# Every process of the guest, except this shell, its ancestors (init) and kernel threads.
+user_pids() {
+  local p comm
+  for p in /proc/[0-9]*; do
+    p=${p#/proc/}
+    [[ $p -eq $$ || $p -eq 1 || $p -eq $PPID ]] && continue
+    [[ -r /proc/$p/cmdline && -s /proc/$p/cmdline ]] || continue # kernel thread (or gone)
+    comm=$(cat "/proc/$p/comm" 2>/dev/null) || continue
+    printf '%s %s\n' "$p" "$comm"
+  done
+}
+
+# Pids of processes that have /dev/ublkc* open (the servers).
+ublkc_holders() {
+  local f
+  for f in /proc/[0-9]*/fd/*; do
+    [[ $(readlink "$f" 2>/dev/null) == /dev/ublkc* ]] && { f=${f#/proc/}; echo "${f%%/*}"; }
+  done | sort -u
+}
+
+# Leftover processes the tests start: fio, bpftrace, dd, servers (kublk, node running ublkit).
+# Killed by pid; this shell and the VM's init are never touched. Only /proc/PID/comm is read:
+# /proc/PID/cmdline blocks on the mmap lock of a process stuck in I/O.
+kill_strays() {
+  local pid comm killed=()
+  while read -r pid comm; do
+    case "$comm" in
+      fio|bpftrace|dd|kublk|node|ublkit|sleep|timeout|mkfs.ext4|mount|umount|sfdisk|udevadm|taskset) ;;
+      *) continue ;;
+    esac
+    kill -9 "$pid" 2>/dev/null && killed+=("$pid:$comm")
+  done < <(user_pids)
+  ((${#killed[@]})) && say "killed strays: ${killed[*]}"
+}
+
+# Run "$@" in the background for at most $1 seconds without waiting on it for longer: `del` can sit
+# in the kernel (uninterruptible) while a wedged server holds I/O, and `wait` would hang with it.
+# Output goes to the log; returns 0 if it ended in time, 1 if still running.
+bounded() {
+  local secs=$1 pid i; shift
+  "$@" </dev/null 2>&1 | tail -5 &
+  pid=$!
+  for ((i = 0; i < secs * 2; i++)); do kill -0 "$pid" 2>/dev/null || { wait "$pid"; return 0; }; sleep 0.5; done
+  return 1
+}
+
+dstate_stacks() { # kernel stacks of processes in uninterruptible sleep (a hung ublk I/O shows here)
+  local p st
+  for p in /proc/[0-9]*; do
+    st=$(awk '{print $3}' "$p/stat" 2>/dev/null)
+    [[ $st == D ]] || continue
+    say "D-state ${p#/proc/} $(cat "$p/comm" 2>/dev/null):"
+    head -8 "$p/stack" 2>/dev/null | sed 's/^/    /'
+  done
+}
+
+snapshot() { # work: what a timed-out test was doing
+  say "=== kselftest runner: TIMEOUT after ${per_test_timeout}s: state before the kill ==="
+  timeout -k 2 15 "${ref_kublk:-$1/kublk}" list 2>&1 | grep -E 'dev id|state' | head -20
+  timeout -k 2 15 ps -eo pid,ppid,pgid,stat,etimes,wchan:28,comm --sort=pid 2>&1 | awk '$2 != 2 && $1 != 2' | tail -40
+  dstate_stacks
+}
+
+cleanup() { # server workdir
+  local server=$1 work=$2 left pids m
+  say "=== kselftest runner: cleanup ==="
+  if ! bounded 30 "$work/kublk" del -a; then
+    pids=$(ublkc_holders)
+    say "'$server del -a' still running after 30 s; killing the servers: $(echo $pids)"
+    dstate_stacks
+    [[ -n $pids ]] && kill -9 $pids 2>/dev/null
+    sleep 2
+  fi
+  left=$(ls /dev/ublkc* 2>/dev/null)
+  if [[ -n $left ]]; then
+    pids=$(ublkc_holders)
+    say "devices left after '$server del -a': $(echo $left); server pids: $(echo $pids)"
+    [[ -n $pids ]] && kill -9 $pids 2>/dev/null
+    sleep 1
+    if [[ -n $ref_kublk && -x $ref_kublk ]]; then
+      bounded 40 "$ref_kublk" del -a || say "reference 'kublk del -a' still running after 40 s"
+    fi
+    left=$(ls /dev/ublkc* 2>/dev/null)
+    [[ -n $left ]] && { say "STILL LEFT: $(echo $left)"; dstate_stacks; }
+  fi
+  kill_strays
+  # mounts: ublk block devices, anything under the work copy, hugetlbfs (shmemzc)
+  while read -r m; do
+    [[ -n $m ]] || continue
+    umount -l "$m" 2>/dev/null && say "unmounted $m"
+  done < <(awk -v w="$work" '$1 ~ /^\/dev\/ublkb/ || index($2, w) == 1 || $3 == "hugetlbfs" {print $2}' /proc/mounts | sort -r)
+  [[ $(cat /proc/sys/vm/nr_hugepages) != 0 ]] && echo 0 >/proc/sys/vm/nr_hugepages
+  rm -rf "$work/ublktest-dir"
+}
+
+say "kselftest guest: kernel $(uname -r), $(nproc) CPUs, per-test timeout ${per_test_timeout}s"
+seen_servers=" "
+while read -r server work script; do
+  [[ -n $server ]] || continue
+  test=${script#test_}; test=${test%.sh}
+  mkdir -p "$results/$server"
+  if [[ $seen_servers != *" $server "* ]]; then
+    seen_servers+="$server "
+    ( cd "$work" && ./kublk features ) >"$results/$server/features.txt" 2>&1
+  fi
+  log=$results/$server/$test.log
+  kmsg_before=$(dmesg 2>/dev/null | wc -l)
+  t0=$(now)
+  # The script gets its own session (pgid = its pid); polled, and on timeout its whole process
+  # group is killed after a snapshot (device states, processes, D-state stacks) goes to the log.
+  : >"$log" # O_APPEND below: the snapshot and the test may write at the same time
+  ( cd "$work" && exec setsid "./$script" ) >>"$log" 2>&1 </dev/null &
+  pgid=$!
+  start=$SECONDS verdict= rc=
+  while :; do
+    st=$(sed 's/.*) //' "/proc/$pgid/stat" 2>/dev/null | cut -d' ' -f1)
+    if [[ -z $st || $st == Z ]]; then wait "$pgid"; rc=$?; break; fi
+    el=$((SECONDS - start))
+    if [[ -z $verdict && $el -ge $per_test_timeout ]]; then
+      verdict=TIMEOUT
+      snapshot "$work" >>"$log" 2>&1
+      kill -TERM -- "-$pgid" 2>/dev/null
+    elif [[ $verdict == TIMEOUT && $el -ge $((per_test_timeout + 10)) ]]; then
+      kill -KILL -- "-$pgid" 2>/dev/null
+      if [[ $el -ge $((per_test_timeout + 40)) ]]; then
+        rc=-1; echo "=== kselftest runner: the script is unkillable; going on ===" >>"$log"; break
+      fi
+    fi
+    sleep 0.5
+  done
+  t1=$(now)
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+  kill -9 -- "-$pgid" 2>/dev/null # the test's own background jobs, if any survived
+  if [[ -n $verdict ]]; then :
+  elif [[ $rc -eq 0 ]]; then verdict=PASS
+  elif [[ $rc -eq 4 ]]; then verdict=SKIP
+  else verdict=FAIL
+  fi
+  {
+    say "=== kselftest runner: exit $rc ($verdict) after ${secs}s ==="
+    cleanup "$server" "$work"
+    say "=== kernel messages during the test ==="
+    dmesg 2>/dev/null | tail -n +"$((kmsg_before + 1))"
+  } >>"$log" 2>&1
+  printf '%s\t%s\t%s\t%s\n' "$test" "$rc" "$verdict" "$secs" >>"$results/$server/results.tsv"
+  printf '[%s] %-14s %-7s %6ss\n' "$server" "$test" "$verdict" "$secs"
+done <"$plan"
+dmesg >"$results/dmesg-$(basename "$plan" .plan).log" 2>&1
+exit 0
