@@ -1,14 +1,11 @@
 #!/usr/bin/env node
 // ublkit: the kublk-compatible command line; argv to commands, no logic here.
-import { parseArgs } from './args.js';
-import { add, recover } from './commands/add.js';
-import { del, list, features, stop, quiesce, updateSize } from './commands/admin.js';
+import { parseArgs, type CliArgs } from './args.js';
 import { errnoOf } from '../errors.js';
-import { TARGET_NAMES } from './targets.js';
 
 const USAGE = `usage: ublkit <command> [options] [backing files]
 commands:
-  add -t {${TARGET_NAMES.join('|')}} [-n ID] [-q QUEUES] [-d DEPTH] [-z|--auto_zc|-u|-g|--mode M]
+  add -t {null|memory|loop|stripe|fault_inject} [-n ID] [-q QUEUES] [-d DEPTH] [-z|--auto_zc|-u|-g|--mode M]
       [--nthreads N [--per_io_tasks]] [-r 1|-e 1|-i 1] [--foreground] [--quiet] [--size SIZE] [FILE...]
       stripe: --chunk_size N, 1-4 files; fault_inject: --delay_us N, --die_during_fetch 1
   recover -n ID [the add options]
@@ -22,8 +19,19 @@ commands:
 modes: copy (default), -g get-data, -u user-copy, -z zero-copy, --auto_zc auto-buf-reg, --mode auto
 `;
 
-const COMMANDS: Record<string, (a: ReturnType<typeof parseArgs>) => Promise<number>> = {
-  add, recover, del, list, features, stop, quiesce, update_size: updateSize,
+// Commands load lazily: the selftests run `list` in tight loops, and an emulated machine pays
+// for every module a short command does not need (add pulls in the engine, targets, workers).
+type Command = (a: CliArgs) => Promise<number>;
+const admin = () => import('./commands/admin.js');
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  add: async () => (await import('./commands/add.js')).add,
+  recover: async () => (await import('./commands/add.js')).recover,
+  del: async () => (await admin()).del,
+  list: async () => (await admin()).list,
+  features: async () => (await admin()).features,
+  stop: async () => (await admin()).stop,
+  quiesce: async () => (await admin()).quiesce,
+  update_size: async () => (await admin()).updateSize,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -32,13 +40,14 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const run = cmd ? COMMANDS[cmd] : undefined;
-  if (!run) {
+  const load = cmd ? COMMANDS[cmd] : undefined;
+  if (!load) {
     process.stderr.write(cmd ? `ublkit: unknown command '${cmd}'\n` : 'ublkit: no command given\n');
     process.stdout.write(USAGE);
     return -errnoOf('EINVAL');
   }
-  return run(parseArgs(argv));
+  const args = parseArgs(argv);
+  return (await load())(args);
 }
 
 main(process.argv.slice(2)).then(
