@@ -347,13 +347,15 @@ export class QueueEngine {
 
   /**
    * The contract on results, in one place. READ/WRITE must report an integer 0..len of bytes done:
-   * reporting more than was filled would hand the client uninitialised memory, so it becomes -EIO.
-   * Other ops succeed with any non-negative result.
+   * reporting more than was filled would hand the client uninitialised memory, so it becomes -EIO,
+   * as does 0. Other ops succeed with any non-negative result.
    */
   private check(v: unknown, len: number, counted: boolean): number {
     if (typeof v === 'number' && v < 0 && Number.isInteger(v)) return v;
     if (!counted) return 0;
     if (typeof v !== 'number' || !Number.isInteger(v) || v > len) return EIO;
+    // A WRITE that reports 0 bytes would be re-sent forever by the kernel (spec 5.6).
+    if (v === 0 && len > 0) return EIO;
     return v;
   }
 
