@@ -171,7 +171,7 @@ export function svg(results, systems, jobs, meta) {
   const o = [];
   o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
   o.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
-  o.push(`<text x="20" y="24" font-size="16" font-weight="bold">ublkit benchmark: MiB/s per job and system (higher is better)</text>`);
+  o.push(`<text x="20" y="24" font-size="16" font-weight="bold">ublkit benchmark: median MiB/s per job and system (higher is better)</text>`);
   o.push(`<text x="20" y="42" fill="#444">${esc(meta.subtitle)}</text>`);
   jobs.forEach((job, ji) => {
     const px = 20 + (ji % cols) * (panelW + 20);

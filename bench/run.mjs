@@ -401,7 +401,9 @@ function runFio(job, dev, o, sizeBytes, pids) {
   const args = fioArgs(job, dev, o, sizeBytes);
   const cpu0 = pids?.length ? cpuSeconds(pids) : 0;
   const h0 = hostLoad(o);
+  const t0 = Date.now();
   const r = run('fio', args, { timeout: (o.runtime + o.ramp + 120) * 1000 });
+  const wallS = (Date.now() - t0) / 1000;
   const cpuS = pids?.length ? cpuSeconds(pids) - cpu0 : undefined;
   const h1 = hostLoad(o);
   const text = r.stdout;
@@ -424,10 +426,10 @@ function runFio(job, dev, o, sizeBytes, pids) {
   };
   if (h0 && h1 && h1[0] - h0[0] >= 1) res.hostOthers = Math.max(0, (h1[1] - h0[1]) / (h1[0] - h0[0]));
   if (cpuS !== undefined) {
-    // Server CPU over the whole fio run (ramp included; start-up and teardown are idle), per IO
-    // estimated with the measured IOPS over ramp + runtime.
-    res.srvCpuPct = (100 * cpuS) / (o.runtime + o.ramp);
-    res.srvUsPerIo = (cpuS * 1e6) / (res.iops * (o.runtime + o.ramp));
+    // Server CPU over the whole fio process lifetime (start-up idle, ramp, runtime, drain of the
+    // last IOs); per IO with the IOs of ramp + runtime estimated from the measured ones.
+    res.srvCpuPct = (100 * cpuS) / wallS;
+    res.srvUsPerIo = (cpuS * 1e6) / (res.ios * ((o.runtime + o.ramp) / o.runtime));
   }
   if (!(res.ios > 0)) return { error: 'fio: no IO completed', ...res };
   return res;
