@@ -20,14 +20,24 @@ unset TMPDIR # the scripts put their files in ./ublktest-dir of the work copy (t
 now() { date +%s.%N; }
 say() { printf '%s\n' "$*"; }
 
-# Every process of the guest, except this shell, its ancestors (init) and kernel threads.
+# "pid state ppid comm" of a process, from /proc/PID/stat (never /proc/PID/cmdline, which blocks
+# on the mmap lock of a process stuck in I/O).
+proc_stat() {
+  local line rest comm
+  { read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+  comm=${line#*(}; comm=${comm%)*}; rest=${line##*) }
+  set -- "$1" $rest
+  printf '%s %s %s %s\n' "$1" "$2" "$3" "${comm// /_}"
+}
+
+# "pid comm" of every process of the guest except this shell, its parent (init) and kernel threads.
 user_pids() {
-  local p comm
+  local p pid st ppid comm
   for p in /proc/[0-9]*; do
     p=${p#/proc/}
-    [[ $p -eq $$ || $p -eq 1 || $p -eq $PPID ]] && continue
-    [[ -r /proc/$p/cmdline && -s /proc/$p/cmdline ]] || continue # kernel thread (or gone)
-    comm=$(cat "/proc/$p/comm" 2>/dev/null) || continue
+    [[ $p -eq $$ || $p -eq 1 || $p -eq 2 || $p -eq $PPID || $p -eq $BASHPID ]] && continue
+    read -r pid st ppid comm < <(proc_stat "$p") || continue
+    [[ $ppid -eq 2 ]] && continue # kernel thread
     printf '%s %s\n' "$p" "$comm"
   done
 }
@@ -55,38 +65,47 @@ kill_strays() {
   ((${#killed[@]})) && say "killed strays: ${killed[*]}"
 }
 
-# Run "$@" in the background for at most $1 seconds without waiting on it for longer: `del` can sit
-# in the kernel (uninterruptible) while a wedged server holds I/O, and `wait` would hang with it.
-# Output goes to the log; returns 0 if it ended in time, 1 if still running.
+# Run "$@" in the background for at most $1 seconds, output to a file, never waiting on it for
+# longer: `del` or even `list` can sit in the kernel (uninterruptible) while a wedged server holds
+# I/O, and `wait` or a pipe would hang with it. Prints the output; returns 0 if it ended in time.
 bounded() {
-  local secs=$1 pid i; shift
-  "$@" </dev/null 2>&1 | tail -5 &
+  local secs=$1 pid i out; shift
+  out=$(mktemp /run/kselftest-out.XXXXXX)
+  "$@" >"$out" 2>&1 </dev/null &
   pid=$!
-  for ((i = 0; i < secs * 2; i++)); do kill -0 "$pid" 2>/dev/null || { wait "$pid"; return 0; }; sleep 0.5; done
+  for ((i = 0; i < secs * 2; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null || [[ $(proc_stat "$pid" | cut -d' ' -f2) == Z ]]; then
+      wait "$pid"; cat "$out"; rm -f "$out"; return 0
+    fi
+    sleep 0.5
+  done
+  cat "$out"; rm -f "$out"
+  say "(still running after ${secs}s, left behind: $*)"
   return 1
 }
 
 dstate_stacks() { # kernel stacks of processes in uninterruptible sleep (a hung ublk I/O shows here)
-  local p st
+  local p pid st ppid comm
   for p in /proc/[0-9]*; do
-    st=$(awk '{print $3}' "$p/stat" 2>/dev/null)
+    read -r pid st ppid comm < <(proc_stat "${p#/proc/}") || continue
     [[ $st == D ]] || continue
-    say "D-state ${p#/proc/} $(cat "$p/comm" 2>/dev/null):"
+    say "D-state $pid $comm:"
     head -8 "$p/stack" 2>/dev/null | sed 's/^/    /'
   done
 }
 
 snapshot() { # work: what a timed-out test was doing
   say "=== kselftest runner: TIMEOUT after ${per_test_timeout}s: state before the kill ==="
-  timeout -k 2 15 "${ref_kublk:-$1/kublk}" list 2>&1 | grep -E 'dev id|state' | head -20
-  timeout -k 2 15 ps -eo pid,ppid,pgid,stat,etimes,wchan:28,comm --sort=pid 2>&1 | awk '$2 != 2 && $1 != 2' | tail -40
+  bounded 15 "${ref_kublk:-$1/kublk}" list | grep -E 'dev id|state|still running' | head -20
+  bounded 15 ps -eo pid,ppid,pgid,stat,etimes,wchan:28,comm --sort=pid | awk '$2 != 2 && $1 != 2' | tail -40
   dstate_stacks
 }
 
 cleanup() { # server workdir
   local server=$1 work=$2 left pids m
   say "=== kselftest runner: cleanup ==="
-  if ! bounded 30 "$work/kublk" del -a; then
+  bounded 30 "$work/kublk" del -a | tail -5
+  if [[ ${PIPESTATUS[0]} -ne 0 ]]; then
     pids=$(ublkc_holders)
     say "'$server del -a' still running after 30 s; killing the servers: $(echo $pids)"
     dstate_stacks
@@ -123,7 +142,9 @@ while read -r server work script; do
   mkdir -p "$results/$server"
   if [[ $seen_servers != *" $server "* ]]; then
     seen_servers+="$server "
+    f0=$(now)
     ( cd "$work" && ./kublk features ) >"$results/$server/features.txt" 2>&1
+    say "[$server] './kublk features' took $(awk -v a="$f0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s (the cost of one CLI call here)"
   fi
   log=$results/$server/$test.log
   kmsg_before=$(dmesg 2>/dev/null | wc -l)
@@ -135,7 +156,7 @@ while read -r server work script; do
   pgid=$!
   start=$SECONDS verdict= rc=
   while :; do
-    st=$(sed 's/.*) //' "/proc/$pgid/stat" 2>/dev/null | cut -d' ' -f1)
+    st=$(proc_stat "$pgid" | cut -d' ' -f2)
     if [[ -z $st || $st == Z ]]; then wait "$pgid"; rc=$?; break; fi
     el=$((SECONDS - start))
     if [[ -z $verdict && $el -ge $per_test_timeout ]]; then

@@ -8,7 +8,8 @@
 //
 // Options: --only REGEX (test names, e.g. 'null|loop_0[12]'), --server (default both), --jobs N
 // (VMs at once; default 1), --timeout SEC (per test, default 150), --vm-timeout SEC, --mem SIZE
-// (per VM, default 4G), --out DIR (default .vm-out/kselftest), --list (print the tests and exit).
+// (per VM, default 4G), --out DIR (default .vm-out/kselftest), --list (print the tests and exit),
+// --report (no VM: the table and lists again from results.json, i.e. the latest result of each test).
 // Exit: 0 when ublkit passes every test kublk passes and skips only where kublk skips, else 1;
 // 2 on a setup problem. See tools/kselftest/README.md.
 
@@ -25,7 +26,7 @@ const CACHE = process.env.UBLKIT_CACHE
   || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'ublkit');
 const SERVERS = ['ublkit', 'kublk'];
 const USAGE = `usage: node tools/kselftest/run.mjs [--only REGEX] [--server ublkit|kublk|both] [--jobs N]
-       [--timeout SEC] [--vm-timeout SEC] [--mem SIZE] [--out DIR] [--list]`;
+       [--timeout SEC] [--vm-timeout SEC] [--mem SIZE] [--out DIR] [--list] [--report]`;
 
 function parseArgs(argv) {
   const o = { only: null, server: 'both', jobs: 1, timeout: 150, vmTimeout: null, mem: '4G',
@@ -47,6 +48,7 @@ function parseArgs(argv) {
       case '--mem': o.mem = val(); break;
       case '--out': o.out = path.resolve(val()); break;
       case '--list': o.list = true; break;
+      case '--report': o.report = true; break;
       case '-h': case '--help': o.help = true; break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
@@ -147,7 +149,7 @@ export function failReason(logFile, verdict = 'FAIL') {
     return `timed out; devices then: ${devs || 'none'}; last output: ${lines.filter((l) => !/^\[/.test(l)).pop() || '(none)'}`.slice(0, 200);
   }
   const err = lines.find((l) => /error|fail|fault|invalid|not |cannot|can't|timed? ?out|killed|abort|mismatch|bad |unexpected|denied|no such|\bverify\b/i.test(l)
-    && !/: \[(PASS|SKIP)\]$/.test(l));
+    && !/: \[(PASS|SKIP|FAIL)\]$/.test(l));
   return (err || lines.filter((l) => !/: \[FAIL\]$/.test(l)).pop() || lines.pop() || '(empty log)').slice(0, 200);
 }
 
@@ -170,70 +172,86 @@ async function main() {
   if (servers.includes('ublkit') && !fs.existsSync(path.join(ROOT, 'dist/src/cli/main.js'))) {
     console.error('[kselftest] dist/src/cli/main.js is missing: npm run build'); return 2;
   }
-  let metadataSize;
-  try { metadataSize = ensureMetadataSize(src); } catch (e) { console.error(`[kselftest] ${e.message}`); return 2; }
-
-  const work = makeWorkCopies(src, servers, metadataSize);
-  fs.mkdirSync(o.out, { recursive: true });
-  for (const s of servers) {
-    fs.mkdirSync(path.join(o.out, s), { recursive: true });
-    fs.rmSync(path.join(o.out, s, 'results.tsv'), { force: true });
-    for (const t of tests) fs.rmSync(path.join(o.out, s, `${t.name}.log`), { force: true });
-  }
-
-  // Tests go round-robin to the VMs; each VM runs a test with every server back to back, so the
-  // two servers of one test always share a VM and meet the same load.
-  const nvm = Math.min(o.jobs, tests.length);
-  const plans = Array.from({ length: nvm }, () => []);
-  tests.forEach((t, i) => plans[i % nvm].push(...servers.map((s) => ({ t, s }))));
-  console.log(`[kselftest] ${src.version}: ${tests.length} tests x ${servers.join('+')} in ${nvm} VM(s), `
-    + `per-test timeout ${o.timeout}s, logs in ${path.relative(process.cwd(), o.out) || '.'}`);
-
-  const t0 = Date.now();
-  const vms = await Promise.all(plans.map(async (plan, i) => {
-    const planFile = path.join(work.base, `vm${i}.plan`);
-    fs.writeFileSync(planFile, plan.map(({ t, s }) => `${s} ${work.dirs[s]} ${t.script}\n`).join(''));
-    const vmTimeout = o.vmTimeout || Math.ceil(plan.length * (o.timeout + 90) + 120);
-    try {
-      const r = await runInVm(['bash', path.join(HERE, 'guest.sh'), o.out, String(o.timeout), planFile], {
-        timeout: vmTimeout, mem: o.mem, cwd: work.base, shares: [o.out],
-        env: { UBLKIT_KSELFTEST_REF_KUBLK: work.dirs.kublk ? path.join(work.dirs.kublk, 'kublk') : src.kublk },
-        consoleLog: path.join(o.out, `console-vm${i}.log`),
-      });
-      if (r.code !== 0) console.error(`[kselftest] VM ${i} ended with ${r.code}${r.timedOut ? ' (VM timeout)' : ''}`);
-      return r;
-    } catch (e) {
-      if (e instanceof SetupError) console.error(`[kselftest] ${e.message}`);
-      else console.error(e);
-      return { code: e instanceof SetupError ? 2 : 125, error: String(e.message || e) };
-    }
-  }));
-  const wall = (Date.now() - t0) / 1000;
-  fs.rmSync(work.base, { recursive: true, force: true });
-  if (vms.every((r) => r.code === 2)) return 2;
-
-  // Results of this run; tests a dead VM never reached are NOTRUN (counted as failures).
-  const res = {};
-  for (const s of servers) {
-    const got = readTsv(path.join(o.out, s, 'results.tsv'));
-    res[s] = {};
-    for (const t of tests) {
-      const r = got.get(t.name) || { code: null, verdict: 'NOTRUN', seconds: 0 };
-      if (r.verdict !== 'PASS' && r.verdict !== 'SKIP') r.reason = failReason(path.join(o.out, s, `${t.name}.log`), r.verdict);
-      res[s][t.name] = r;
-    }
-  }
-
-  // Merge into results.json, so that a one-server run (--server ublkit) is compared with the last
-  // kublk results of the same tests.
   const jsonFile = path.join(o.out, 'results.json');
   let prev = {};
   try { prev = JSON.parse(fs.readFileSync(jsonFile, 'utf8')); } catch {}
-  const merged = { suite: src.version, updated: new Date().toISOString(), servers: prev.servers || {} };
-  for (const s of servers) {
-    merged.servers[s] ||= {};
-    for (const [n, r] of Object.entries(res[s])) merged.servers[s][n] = { ...r, at: merged.updated };
-  }
+  let res = {}, vms = [], wall = 0, nvm = 0, ublkitBuild = prev.last_run?.ublkit_build || null, merged = prev;
+  if (o.report) {
+    if (!prev.servers) { console.error(`[kselftest] no ${jsonFile}`); return 2; }
+    for (const s of servers) {
+      res[s] = {};
+      for (const t of tests) res[s][t.name] = prev.servers[s]?.[t.name] || { code: null, verdict: 'NOTRUN', seconds: 0 };
+    }
+  } else {
+    let metadataSize;
+    try { metadataSize = ensureMetadataSize(src); } catch (e) { console.error(`[kselftest] ${e.message}`); return 2; }
+
+    const work = makeWorkCopies(src, servers, metadataSize);
+    // what ublkit was run: the commit and when dist/ was built (others may rebuild it meanwhile)
+    const git = (...a) => spawnSync('git', a, { cwd: ROOT, encoding: 'utf8' }).stdout?.trim() || null;
+    ublkitBuild = servers.includes('ublkit') ? {
+      head: git('rev-parse', '--short', 'HEAD'), dirty_src: !!git('status', '--porcelain', '--', 'src', 'native'),
+      dist_built: fs.statSync(path.join(ROOT, 'dist/src/cli/main.js')).mtime.toISOString(),
+    } : null;
+    fs.mkdirSync(o.out, { recursive: true });
+    for (const s of servers) {
+      fs.mkdirSync(path.join(o.out, s), { recursive: true });
+      fs.rmSync(path.join(o.out, s, 'results.tsv'), { force: true });
+      for (const t of tests) fs.rmSync(path.join(o.out, s, `${t.name}.log`), { force: true });
+    }
+
+    // Tests go round-robin to the VMs; each VM runs a test with every server back to back, so the
+    // two servers of one test always share a VM and meet the same load.
+    nvm = Math.min(o.jobs, tests.length);
+    const plans = Array.from({ length: nvm }, () => []);
+    tests.forEach((t, i) => plans[i % nvm].push(...servers.map((s) => ({ t, s }))));
+    console.log(`[kselftest] ${src.version}: ${tests.length} tests x ${servers.join('+')} in ${nvm} VM(s), `
+      + `per-test timeout ${o.timeout}s, logs in ${path.relative(process.cwd(), o.out) || '.'}`);
+
+    const t0 = Date.now();
+    vms = await Promise.all(plans.map(async (plan, i) => {
+      const planFile = path.join(work.base, `vm${i}.plan`);
+      fs.writeFileSync(planFile, plan.map(({ t, s }) => `${s} ${work.dirs[s]} ${t.script}\n`).join(''));
+      const vmTimeout = o.vmTimeout || Math.ceil(plan.length * (o.timeout + 90) + 120);
+      try {
+        const r = await runInVm(['bash', path.join(HERE, 'guest.sh'), o.out, String(o.timeout), planFile], {
+          timeout: vmTimeout, mem: o.mem, cwd: work.base, shares: [o.out],
+          env: { UBLKIT_KSELFTEST_REF_KUBLK: work.dirs.kublk ? path.join(work.dirs.kublk, 'kublk') : src.kublk },
+          consoleLog: path.join(o.out, `console-vm${i}.log`),
+        });
+        if (r.code !== 0) console.error(`[kselftest] VM ${i} ended with ${r.code}${r.timedOut ? ' (VM timeout)' : ''}`);
+        return r;
+      } catch (e) {
+        if (e instanceof SetupError) console.error(`[kselftest] ${e.message}`);
+        else console.error(e);
+        return { code: e instanceof SetupError ? 2 : 125, error: String(e.message || e) };
+      }
+    }));
+    wall = (Date.now() - t0) / 1000;
+    fs.rmSync(work.base, { recursive: true, force: true });
+    if (vms.every((r) => r.code === 2)) return 2;
+
+    // Results of this run; tests a dead VM never reached are NOTRUN (counted as failures).
+    for (const s of servers) {
+      const got = readTsv(path.join(o.out, s, 'results.tsv'));
+      res[s] = {};
+      for (const t of tests) {
+        const r = got.get(t.name) || { code: null, verdict: 'NOTRUN', seconds: 0 };
+        if (r.verdict !== 'PASS' && r.verdict !== 'SKIP') r.reason = failReason(path.join(o.out, s, `${t.name}.log`), r.verdict);
+        res[s][t.name] = r;
+      }
+    }
+
+    // Merge into results.json, so that a one-server run (--server ublkit) is compared with the last
+    // kublk results of the same tests.
+    merged = { suite: src.version, updated: new Date().toISOString(), servers: prev.servers || {} };
+    for (const s of servers) {
+      merged.servers[s] ||= {};
+      for (const [n, r] of Object.entries(res[s])) {
+        merged.servers[s][n] = { ...r, at: merged.updated, ...(s === 'ublkit' ? { build: ublkitBuild } : {}) };
+      }
+    }
+}
   const kublkOf = (n) => res.kublk?.[n] || merged.servers.kublk?.[n] || null;
   const ublkitOf = (n) => res.ublkit?.[n] || null;
 
@@ -244,7 +262,7 @@ async function main() {
     const u = ublkitOf(t.name); const k = kublkOf(t.name);
     const cols = [];
     if (servers.includes('ublkit')) cols.push(`ublkit=${fmtVerdict(u)}`);
-    cols.push(`kublk=${fmtVerdict(k)}${servers.includes('kublk') ? '' : ' (earlier run)'}`);
+    cols.push(`kublk=${fmtVerdict(k)}${servers.includes('kublk') || o.report ? '' : ' (earlier run)'}`);
     const secs = servers.map((s) => `${s} ${res[s][t.name].seconds.toFixed(0)}s`).join(', ');
     console.log(`${t.name.padEnd(w)} ${cols.join(' ')}   (${secs})`);
   }
@@ -260,7 +278,7 @@ async function main() {
       + `${summary[s].timeout ? ` (${summary[s].timeout} timeout)` : ''}${summary[s].notrun ? ` (${summary[s].notrun} not run)` : ''}`
       + ` in ${summary[s].seconds} s`);
   }
-  console.log(`wall time ${wall.toFixed(0)} s (${nvm} VM(s))`);
+  if (!o.report) console.log(`wall time ${wall.toFixed(0)} s (${nvm} VM(s))`);
 
   let failsWherePass = [], skipsWherePass = [], failsUnknownRef = [];
   if (servers.includes('ublkit')) {
@@ -288,11 +306,11 @@ async function main() {
   const vmProblems = vms.filter((r) => r.code !== 0);
   merged.last_run = {
     at: merged.updated, servers, tests: tests.map((t) => t.name), only: o.only ? o.only.source : null,
-    jobs: nvm, per_test_timeout: o.timeout, wall_seconds: Math.round(wall), summary,
+    ublkit_build: ublkitBuild, jobs: nvm, per_test_timeout: o.timeout, wall_seconds: Math.round(wall), summary,
     ublkit_fails_where_kublk_passes: failsWherePass, ublkit_skips_where_kublk_passes: skipsWherePass,
     vm_exit_codes: vms.map((r) => r.code), ok,
   };
-  fs.writeFileSync(jsonFile, JSON.stringify(merged, null, 2) + '\n');
+  if (!o.report) fs.writeFileSync(jsonFile, JSON.stringify(merged, null, 2) + '\n');
   console.log(`\nresults: ${path.relative(process.cwd(), jsonFile)}; logs: ${path.relative(process.cwd(), o.out)}/<server>/<test>.log`);
   if (vmProblems.length) console.log(`VM problems: exit codes ${vms.map((r) => r.code).join(', ')} (see console-vm*.log)`);
   console.log(ok ? 'kselftest: ublkit matches kublk' : 'kselftest: ublkit does NOT match kublk');
