@@ -101,6 +101,18 @@ snapshot() { # work: what a timed-out test was doing
   dstate_stacks
 }
 
+# A test that writes to /dev/ublkbN after the device is gone (fio lays files out, dd creates
+# them) leaves a REGULAR file there; devtmpfs then gives the next device 0 no node, and every later
+# test silently runs on that file (ENOSPC, loop mounts). Remove such files and say so.
+stray_dev_files() {
+  local f
+  for f in /dev/ublkb* /dev/ublkc*; do
+    [[ -e $f && ! -b $f && ! -c $f ]] || continue
+    say "WARNING: $f was a regular file (written after its device was gone): removed"
+    rm -f "$f"
+  done
+}
+
 cleanup() { # server workdir
   local server=$1 work=$2 left pids m
   say "=== kselftest runner: cleanup ==="
@@ -125,6 +137,7 @@ cleanup() { # server workdir
     [[ -n $left ]] && { say "STILL LEFT: $(echo $left)"; dstate_stacks; }
   fi
   kill_strays
+  stray_dev_files
   # mounts: ublk block devices, anything under the work copy, hugetlbfs (shmemzc)
   while read -r m; do
     [[ -n $m ]] || continue
@@ -132,8 +145,10 @@ cleanup() { # server workdir
   done < <(awk -v w="$work" '$1 ~ /^\/dev\/ublkb/ || index($2, w) == 1 || $3 == "hugetlbfs" {print $2}' /proc/mounts | sort -r)
   [[ $(cat /proc/sys/vm/nr_hugepages) != 0 ]] && echo 0 >/proc/sys/vm/nr_hugepages
   rm -rf "$work/ublktest-dir"
+  stray_dev_files
 }
 
+stray_dev_files
 say "kselftest guest: kernel $(uname -r), $(nproc) CPUs, per-test timeout ${per_test_timeout}s"
 seen_servers=" "
 while read -r server work script; do
