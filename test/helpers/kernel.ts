@@ -126,3 +126,11 @@ export function shAsync(cmd: string, args: string[]): Promise<string> {
     });
   });
 }
+
+/** A sparse file of `bytes` in `dir` (the backing store of a test device). */
+export function sparseFile(dir: string, name: string, bytes: number): string {
+  const f = `${dir}/${name}`;
+  fs.writeFileSync(f, '');
+  fs.truncateSync(f, bytes);
+  return f;
+}

@@ -5,18 +5,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { kernelSkipReason, hasProgram, withCliDevice, fioVerify, cli, sh } from '../helpers/kernel.js';
+import { kernelSkipReason, hasProgram, withCliDevice, fioVerify, cli, sh, sparseFile } from '../helpers/kernel.js';
 
 const skip = kernelSkipReason() ?? (hasProgram('fio') ? undefined : 'fio is not installed');
 const work = fs.mkdtempSync(path.join(os.homedir(), 'ublkit-feat-'));
 const features = skip ? '' : cli(['features']).stdout;
 
-function img(name: string, bytes: number): string {
-  const f = path.join(work, name);
-  fs.writeFileSync(f, '');
-  fs.truncateSync(f, bytes);
-  return f;
-}
+const img = (name: string, bytes: number) => sparseFile(work, name, bytes);
 
 test('integrity: T10-DIF with reftag on loop; PI stored in the second file; corrupt PI fails the read', { skip: skip ?? (features.includes('INTEGRITY') ? undefined : 'kernel lacks integrity') }, async () => {
   const data = img('data.img', 32 << 20);

@@ -6,18 +6,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { CLI, kernelSkipReason, hasProgram, addDevice, cli, delDevice, listJson, waitFor, withCliDevice, fioVerify } from '../helpers/kernel.js';
+import { CLI, sparseFile, kernelSkipReason, hasProgram, addDevice, cli, delDevice, listJson, waitFor, withCliDevice, fioVerify } from '../helpers/kernel.js';
 
 const skip = kernelSkipReason() ?? (hasProgram('fio') ? undefined : 'fio is not installed');
 const work = fs.mkdtempSync(path.join(os.homedir(), 'ublkit-rec-'));
 const features = skip ? '' : cli(['features']).stdout;
 
-function img(name: string, mib: number): string {
-  const f = path.join(work, name);
-  fs.writeFileSync(f, '');
-  fs.truncateSync(f, mib << 20);
-  return f;
-}
+const img = (name: string, mib: number) => sparseFile(work, name, mib << 20);
 
 function writes(id: number): number {
   try {
