@@ -180,7 +180,12 @@ async function main() {
     if (!prev.servers) { console.error(`[kselftest] no ${jsonFile}`); return 2; }
     for (const s of servers) {
       res[s] = {};
-      for (const t of tests) res[s][t.name] = prev.servers[s]?.[t.name] || { code: null, verdict: 'NOTRUN', seconds: 0 };
+      for (const t of tests) {
+        const r = { ...(prev.servers[s]?.[t.name] || { code: null, verdict: 'NOTRUN', seconds: 0 }) };
+        const log = path.join(o.out, s, `${t.name}.log`);
+        if (r.verdict !== 'PASS' && r.verdict !== 'SKIP' && fs.existsSync(log)) r.reason = failReason(log, r.verdict);
+        res[s][t.name] = r;
+      }
     }
   } else {
     let metadataSize;
