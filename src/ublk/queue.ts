@@ -105,7 +105,8 @@ export class QueueEngine {
       this.qid[i] = q;
       this.tag[i] = t;
     });
-    const perIo = cfg.mode === 'zero-copy' ? 4 : 2;
+    // Manual zero copy costs REGISTER + IO + UNREGISTER + COMMIT per request (the fallback too).
+    const perIo = cfg.mode === 'zero-copy' || cfg.autoBufRegFallback ? 4 : 2;
     const entries = Math.min(4096, 1 << Math.ceil(Math.log2(Math.max(8, n * perIo))));
     this.ring = createRing(entries, IO.IORING_SETUP_COOP_TASKRUN | IO.IORING_SETUP_SINGLE_ISSUER | (cfg.ringFlags ?? 0), entries * 2);
     try {
@@ -433,6 +434,7 @@ export class QueueEngine {
     this.zcRes[s] = [];
     this.zcErr[s] = 0;
     this.zcLeft[s] = extents.length + (manual ? 1 : 0);
+    this.ring.reserve(extents.length + (manual ? 2 : 0));
     if (manual) {
       const o = this.ring.get();
       S.prepUringCmd(v, o, this.fdRef, U.UBLK_U_IO_REGISTER_IO_BUF);

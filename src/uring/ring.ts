@@ -84,6 +84,21 @@ export class Ring {
     return o;
   }
 
+  /**
+   * Makes room for `k` consecutive SQEs, submitting what is queued first if they would not fit.
+   * A linked chain must be reserved as a whole: io_uring ends a link at the end of each submission,
+   * so a chain split by get() flushing a full SQ would run its tail unlinked.
+   */
+  reserve(k: number): void {
+    if (k > this.entries) throw new UblkError('E2BIG', `a chain of ${k} SQEs does not fit a ring of ${this.entries}`);
+    if (this.tail - Atomics.load(this.u32, this.sqHead) + k > this.entries) {
+      this.submit(0);
+      if (this.tail - Atomics.load(this.u32, this.sqHead) + k > this.entries) {
+        throw new UblkError('EBUSY', 'io_uring submission queue is full');
+      }
+    }
+  }
+
   /** SQEs written but not yet submitted. */
   get unsubmitted(): number {
     return this.pending;
