@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { MODES, summarize, addRatios, table, ratioMatrix, svg } from './report.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = path.join(ROOT, 'dist/src/cli/main.js');
+const CLI = path.join(ROOT, 'dist/src/cli/ublkit.cjs');
 const CACHE = process.env.UBLKIT_CACHE
   || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'ublkit');
 

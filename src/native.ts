@@ -1,5 +1,8 @@
 // Loads the C addon once, with one actionable error when it cannot.
 import { createRequire } from 'node:module';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface RingSetup {
   fd: number;
@@ -43,7 +46,7 @@ export function native(): NativeAddon {
   if (addon) return addon;
   const require = createRequire(import.meta.url);
   try {
-    addon = require('../../build/Release/ublkit.node') as NativeAddon;
+    addon = require(addonPath()) as NativeAddon;
   } catch (err) {
     const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
     throw new Error(
@@ -52,6 +55,20 @@ export function native(): NativeAddon {
     );
   }
   return addon;
+}
+
+/**
+ * build/Release/ublkit.node of the package this file belongs to: the nearest ancestor directory
+ * that has it (dist/src/native.js and the bundled CLI dist/src/cli/ublkit.cjs sit at different depths).
+ */
+function addonPath(): string {
+  const rel = path.join('build', 'Release', 'ublkit.node');
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (fs.existsSync(path.join(dir, rel))) return path.join(dir, rel);
+    dir = path.dirname(dir);
+  }
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..', rel);
 }
 
 /** Raw address of a buffer's data as a JS number (user-space addresses fit in 47 bits). */

@@ -12,7 +12,7 @@ if (!fs.existsSync('/dev/ublk-control')) {
   process.exit(r.status ?? 1);
 }
 
-const cli = path.join(root, 'dist/src/cli/main.js');
+const cli = path.join(root, 'dist/src/cli/ublkit.cjs');
 const step = (title, cmd, args) => {
   console.log(`\n$ ${[cmd, ...args].join(' ')}   # ${title}`);
   const out = execFileSync(cmd, args, { encoding: 'utf8' });

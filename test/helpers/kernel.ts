@@ -4,7 +4,7 @@ import { spawnSync, execFileSync, execFile, type SpawnSyncReturns } from 'node:c
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 
-export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../src/cli/ublkit.cjs', import.meta.url));
 
 /** Why kernel tests cannot run here, or undefined when they can. */
 export function kernelSkipReason(): string | undefined {

@@ -114,7 +114,7 @@ function makeWorkCopies(src, servers, metadataSize) {
     const k = path.join(d, 'kublk');
     fs.rmSync(k, { force: true });
     if (s === 'kublk') fs.copyFileSync(src.kublk, k);
-    else fs.writeFileSync(k, `#!/bin/sh\nexec ${process.execPath} ${path.join(ROOT, 'dist/src/cli/main.js')} "$@"\n`);
+    else fs.writeFileSync(k, `#!/bin/sh\nexec ${process.execPath} ${path.join(ROOT, 'dist/src/cli/ublkit.cjs')} "$@"\n`);
     fs.chmodSync(k, 0o755);
     fs.copyFileSync(metadataSize, path.join(d, 'metadata_size'));
     fs.chmodSync(path.join(d, 'metadata_size'), 0o755);
@@ -169,8 +169,8 @@ async function main() {
   const tests = listTests(src.suite, o.only);
   if (o.list) { for (const t of tests) console.log(t.name); return 0; }
   if (!tests.length) { console.error(`[kselftest] no test matches ${o.only}`); return 2; }
-  if (servers.includes('ublkit') && !fs.existsSync(path.join(ROOT, 'dist/src/cli/main.js'))) {
-    console.error('[kselftest] dist/src/cli/main.js is missing: npm run build'); return 2;
+  if (servers.includes('ublkit') && !fs.existsSync(path.join(ROOT, 'dist/src/cli/ublkit.cjs'))) {
+    console.error('[kselftest] dist/src/cli/ublkit.cjs is missing: npm run build'); return 2;
   }
   const jsonFile = path.join(o.out, 'results.json');
   let prev = {};
@@ -196,7 +196,7 @@ async function main() {
     const git = (...a) => spawnSync('git', a, { cwd: ROOT, encoding: 'utf8' }).stdout?.trim() || null;
     ublkitBuild = servers.includes('ublkit') ? {
       head: git('rev-parse', '--short', 'HEAD'), dirty_src: !!git('status', '--porcelain', '--', 'src', 'native'),
-      dist_built: fs.statSync(path.join(ROOT, 'dist/src/cli/main.js')).mtime.toISOString(),
+      dist_built: fs.statSync(path.join(ROOT, 'dist/src/cli/ublkit.cjs')).mtime.toISOString(),
     } : null;
     fs.mkdirSync(o.out, { recursive: true });
     for (const s of servers) {
