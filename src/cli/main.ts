@@ -2,6 +2,7 @@
 // ublkit: the kublk-compatible command line; argv to commands, no logic here.
 import { parseArgs, type CliArgs } from './args.js';
 import { errnoOf } from '../errors.js';
+import { out, err as errOut } from './out.js';
 
 const USAGE = `usage: ublkit <command> [options] [backing files]
 commands:
@@ -37,13 +38,13 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 async function main(argv: string[]): Promise<number> {
   const cmd = argv[0];
   if (cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    process.stdout.write(USAGE);
+    out(USAGE);
     return 0;
   }
   const load = cmd ? COMMANDS[cmd] : undefined;
   if (!load) {
-    process.stderr.write(cmd ? `ublkit: unknown command '${cmd}'\n` : 'ublkit: no command given\n');
-    process.stdout.write(USAGE);
+    errOut(cmd ? `ublkit: unknown command '${cmd}'\n` : 'ublkit: no command given\n');
+    out(USAGE);
     return -errnoOf('EINVAL');
   }
   const args = parseArgs(argv);
@@ -55,7 +56,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code & 0xff;
   },
   (err: Error & { errno?: number }) => {
-    process.stderr.write(`ublkit: ${err.message}\n`);
+    errOut(`ublkit: ${err.message}\n`);
     process.exitCode = err.errno ? -err.errno & 0xff : 1;
   },
 );

@@ -4,6 +4,7 @@ import { Control } from '../../ublk/control.js';
 import * as U from '../../uapi/ublk.js';
 import { UblkError } from '../../errors.js';
 import type { CliArgs } from '../args.js';
+import { out } from '../out.js';
 import { gather, formatListing, formatFeatures, type Listing } from '../listing.js';
 
 /** Feature bits ublkit implements; `features` prints the kernel's bits masked by these. */
@@ -70,15 +71,15 @@ export function list(a: CliArgs): Promise<number> {
         if (a.number >= 0) throw err;
       }
     }
-    if (a.json) process.stdout.write(JSON.stringify(a.number >= 0 ? found[0] : found, null, 2) + '\n');
-    else for (const l of found) process.stdout.write(formatListing(l));
+    if (a.json) out(JSON.stringify(a.number >= 0 ? found[0] : found, null, 2) + '\n');
+    else for (const l of found) out(formatListing(l));
     return 0;
   });
 }
 
 export function features(): Promise<number> {
   return withControl(async (c) => {
-    process.stdout.write(formatFeatures((await c.getFeatures()) & IMPLEMENTED_FEATURES));
+    out(formatFeatures((await c.getFeatures()) & IMPLEMENTED_FEATURES));
     return 0;
   });
 }
