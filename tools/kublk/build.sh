@@ -33,45 +33,12 @@ for t in gcc apt-get dpkg-deb tar xz; do
   command -v "$t" >/dev/null || { log "missing host tool: $t"; exit 1; }
 done
 
-# --- private apt config (same layout as tools/vm/fetch-kernel.sh) -------------------------------
+# --- private apt config (shared with tools/vm/fetch-kernel.sh) ----------------------------------
+# shellcheck source=../lib/private-apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/private-apt.sh"
 ensure_apt() {
-  mkdir -p "$apt_root"/{lists/partial,archives/partial,etc/sources.list.d,etc/preferences.d,etc/trusted.gpg.d}
-  if [[ ! -f "$apt_root/apt.conf" ]]; then
-    local mirror keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-    mirror="$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
-    if [[ -z "$mirror" && -f /etc/apt/sources.list ]]; then
-      mirror="$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list)"
-    fi
-    mirror="${mirror:-http://deb.debian.org/debian}"
-    echo "deb [arch=amd64 signed-by=$keyring] $mirror $suite main" >"$apt_root/sources.list"
-    : >"$apt_root/status"
-    cat >"$apt_root/apt.conf" <<EOF
-Dir::State "$apt_root";
-Dir::State::Lists "$apt_root/lists";
-Dir::State::status "$apt_root/status";
-Dir::Cache "$apt_root";
-Dir::Cache::archives "$apt_root/archives";
-Dir::Etc::SourceList "$apt_root/sources.list";
-Dir::Etc::SourceParts "$apt_root/etc/sources.list.d";
-Dir::Etc::Preferences "$apt_root/etc/preferences";
-Dir::Etc::PreferencesParts "$apt_root/etc/preferences.d";
-Dir::Etc::Trusted "$keyring";
-Dir::Etc::TrustedParts "$apt_root/etc/trusted.gpg.d";
-APT::Architecture "amd64";
-APT::Architectures { "amd64"; };
-Acquire::Languages "none";
-Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";
-Acquire::Retries "3";
-APT::Sandbox::User "$( [[ $(id -u) -eq 0 ]] && echo root || id -un )";
-EOF
-  fi
-  export APT_CONFIG="$apt_root/apt.conf"
-  local st="$apt_root/lists/.updated"
-  if [[ ! -f "$st" || -n "$(find "$st" -mmin +1440 2>/dev/null)" ]] || ! apt-cache show "$srcpkg" >/dev/null 2>&1; then
-    log "apt-get update (private config, $suite)"
-    apt-get update -qq </dev/null
-    touch "$st"
-  fi
+  private_apt_init "$suite" "$apt_root"
+  private_apt_update "$apt_root" "" "$srcpkg"
 }
 
 dl=""

@@ -32,49 +32,10 @@ if [[ -f "$kroot/$ptr" && -z "${UBLKIT_VM_REFRESH:-}" ]]; then
   fi
 fi
 
-# Mirror: the URI the host already uses for Debian (first URIs: line not naming -security).
-mirror="$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
-if [[ -z "$mirror" && -f /etc/apt/sources.list ]]; then
-  mirror="$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list)"
-fi
-mirror="${mirror:-http://deb.debian.org/debian}"
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-
-cat >"$apt_root/sources.list" <<EOF
-deb [arch=amd64 signed-by=$keyring] $mirror $suite main
-EOF
-# Everything apt would read or write points into the private tree; the host's dpkg status is
-# irrelevant for `apt-get download` and `apt-cache`, so use an empty one.
-: >"$apt_root/status"
-cat >"$apt_root/apt.conf" <<EOF
-Dir::State "$apt_root";
-Dir::State::Lists "$apt_root/lists";
-Dir::State::status "$apt_root/status";
-Dir::Cache "$apt_root";
-Dir::Cache::archives "$apt_root/archives";
-Dir::Etc::SourceList "$apt_root/sources.list";
-Dir::Etc::SourceParts "$apt_root/etc/sources.list.d";
-Dir::Etc::Preferences "$apt_root/etc/preferences";
-Dir::Etc::PreferencesParts "$apt_root/etc/preferences.d";
-Dir::Etc::Trusted "$keyring";
-Dir::Etc::TrustedParts "$apt_root/etc/trusted.gpg.d";
-APT::Architecture "amd64";
-APT::Architectures { "amd64"; };
-Acquire::Languages "none";
-Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";
-Acquire::Retries "3";
-APT::Sandbox::User "$( [[ $(id -u) -eq 0 ]] && echo root || id -un )";
-EOF
-mkdir -p "$apt_root/etc/trusted.gpg.d"
-export APT_CONFIG="$apt_root/apt.conf"
-
-# Refresh the private lists at most once a day (or when forced).
-stamp="$apt_root/lists/.updated"
-if [[ -n "${UBLKIT_VM_REFRESH:-}" || ! -f "$stamp" || -n "$(find "$stamp" -mmin +1440 2>/dev/null)" ]]; then
-  log "apt-get update (private config, $suite from $mirror)"
-  apt-get update -qq </dev/null
-  touch "$stamp"
-fi
+# shellcheck source=../lib/private-apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/private-apt.sh"
+private_apt_init "$suite" "$apt_root"
+private_apt_update "$apt_root" "${UBLKIT_VM_REFRESH:-}"
 
 # linux-image-amd64 (meta) Depends: linux-image-<ver>-amd64 | linux-image-<ver>-amd64-unsigned ...
 dep="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
