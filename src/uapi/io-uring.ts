@@ -36,6 +36,12 @@ export const IORING_SETUP_DEFER_TASKRUN = 1 << 13;
 
 export const IORING_ENTER_GETEVENTS = 1 << 0;
 
+/** sq_ring->flags: task work is pending (rings set up with IORING_SETUP_TASKRUN_FLAG). */
+export const IORING_SQ_TASKRUN = 1 << 2;
+
+/** cq_ring->flags: the application may set it to stop eventfd notifications. */
+export const IORING_CQ_EVENTFD_DISABLED = 1 << 0;
+
 export const IORING_FSYNC_DATASYNC = 1 << 0;
 export const IORING_NOP_INJECT_RESULT = 1 << 0;
 export const IORING_NOP_FIXED_BUFFER = 1 << 3;

@@ -37,6 +37,10 @@ export class Ring {
   private pending = 0;
   private readonly ops: Array<((res: number) => void) | undefined> = [];
   private readonly freeOps: number[] = [];
+  private readonly cqFlags: number;
+  private readonly sqFlags: number;
+  /** The setup flags the ring was created with (after createRing dropped unsupported ones). */
+  readonly flags: number;
   private opsInFlight = 0;
   private efd = -1;
   private watchHandle = -1;
@@ -46,6 +50,7 @@ export class Ring {
     const flags = opts.flags ?? 0;
     const setup: RingSetup = native().setupRing(opts.entries, flags, opts.cqEntries ?? 0);
     this.fd = setup.fd;
+    this.flags = setup.flags;
     this.entries = setup.sqEntries;
     this.sqe128 = (setup.flags & IO.IORING_SETUP_SQE128) !== 0;
     this.sqeSize = this.sqe128 ? IO.SIZEOF_SQE128 : IO.SIZEOF_SQE;
@@ -62,6 +67,8 @@ export class Ring {
     this.cqTail = c.tail >> 2;
     this.cqMask = this.u32[c.ringMask >> 2];
     this.cqes = c.cqes >> 2;
+    this.cqFlags = c.flags >> 2;
+    this.sqFlags = s.flags >> 2;
     this.cqeWords = (setup.flags & IO.IORING_SETUP_CQE32) !== 0 ? 8 : 4;
     // Identity SQ array: SQE slot i is always array entry i, so only the tail moves.
     const arr = s.array >> 2;
@@ -117,6 +124,26 @@ export class Ring {
     const res = native().enter(this.fd, n, minComplete, flags);
     if (res >= 0) this.pending -= Math.min(res, n);
     return res;
+  }
+
+  /** CQEs posted and not yet reaped. */
+  get ready(): number {
+    return (Atomics.load(this.u32, this.cqTail) - this.u32[this.cqHead]) >>> 0;
+  }
+
+  /** Task work is waiting to post completions (needs IORING_SETUP_TASKRUN_FLAG). */
+  get taskrunPending(): boolean {
+    return (Atomics.load(this.u32, this.sqFlags) & IO.IORING_SQ_TASKRUN) !== 0;
+  }
+
+  /**
+   * Turns eventfd notifications off (while the owner is reaping anyway, so completions it will see
+   * do not queue a spurious wake-up) or back on. After turning them on, check `ready`: a CQE posted
+   * in between did not signal.
+   */
+  notify(on: boolean): void {
+    const f = Atomics.load(this.u32, this.cqFlags);
+    Atomics.store(this.u32, this.cqFlags, on ? f & ~IO.IORING_CQ_EVENTFD_DISABLED : f | IO.IORING_CQ_EVENTFD_DISABLED);
   }
 
   /** Reaps every available CQE in one pass; returns how many. Ring-owned ops resolve here. */
