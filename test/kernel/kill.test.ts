@@ -19,6 +19,23 @@ function ioCount(id: number): number {
   }
 }
 
+/**
+ * Starts fio with `fioArgs` on device `id`, waits for its IO to show in the disk stats (counted
+ * from now: a kill before fio opens the device would let fio create a plain file there), kills the
+ * daemon with SIGKILL, and asserts the device goes DEAD and fio ends instead of hanging.
+ */
+async function killUnderLoad(id: number, pid: number, fioArgs: string[]): Promise<void> {
+  const before = ioCount(id);
+  const fio = spawn('fio', [`--filename=/dev/ublkb${id}`, ...fioArgs], { stdio: 'ignore' });
+  const fioDone = new Promise<number | null>((r) => fio.once('exit', (code) => r(code)));
+  await waitFor(() => ioCount(id) > before + 1000, 60_000, 'IO to flow');
+  process.kill(pid, 'SIGKILL');
+  await waitFor(() => !fs.existsSync(`/dev/ublkb${id}`), 30_000, 'the block device to go away');
+  const code = await Promise.race([fioDone, new Promise((r) => setTimeout(() => r('hung'), 30_000))]);
+  assert.notEqual(code, 'hung', 'fio must not hang after the server died');
+  assert.equal(listJson(id).state, 'DEAD');
+}
+
 for (const flags of [[], ['-z']]) {
   test(`SIGKILL of the daemon under fio (${flags.join(' ') || 'copy'}): device goes away, fio ends, del works`, { skip }, async () => {
     const img = path.join(work, 'k.img');
@@ -26,16 +43,8 @@ for (const flags of [[], ['-z']]) {
     fs.truncateSync(img, 64 << 20);
     const id = addDevice(['-t', 'loop', '-q', '2', ...flags, img]);
     try {
-      const { pid } = listJson(id);
-      const fio = spawn('fio', ['--name=k', `--filename=/dev/ublkb${id}`, '--rw=randrw', '--direct=1', '--ioengine=libaio',
-        '--bs=4k', '--iodepth=64', '--numjobs=2', '--time_based', '--runtime=60'], { stdio: 'ignore' });
-      const fioDone = new Promise<number | null>((r) => fio.once('exit', (code) => r(code)));
-      await waitFor(() => ioCount(id) > 1000, 60_000, 'IO to flow');
-      process.kill(pid, 'SIGKILL');
-      await waitFor(() => !fs.existsSync(`/dev/ublkb${id}`), 30_000, 'the block device to go away');
-      const code = await Promise.race([fioDone, new Promise((r) => setTimeout(() => r('hung'), 30_000))]);
-      assert.notEqual(code, 'hung', 'fio must not hang after the server died');
-      assert.equal(listJson(id).state, 'DEAD');
+      await killUnderLoad(id, listJson(id).pid, ['--name=k', '--rw=randrw', '--direct=1', '--ioengine=libaio',
+        '--bs=4k', '--iodepth=64', '--numjobs=2', '--time_based', '--runtime=60']);
     } finally {
       delDevice(id);
     }
@@ -51,23 +60,13 @@ for (const flags of [[], ['-z']]) {
 test('null -z --auto_zc --auto_zc_fallback at full depth: no IO errors, then SIGKILL ends it', { skip }, async () => {
   const id = addDevice(['-t', 'null', '-q', '2', '-z', '--auto_zc', '--auto_zc_fallback']);
   try {
-    const { pid } = listJson(id);
-    const fio = (runtime: number) => spawn('fio', ['--name=deep', `--filename=/dev/ublkb${id}`, '--rw=randrw', '--direct=1',
-      '--ioengine=io_uring', '--bs=4k', '--iodepth=256', '--numjobs=2', '--norandommap', '--time_based', `--runtime=${runtime}`,
-      '--size=1G', '--iodepth_batch_submit=32', '--iodepth_batch_complete_min=32'], { stdio: 'ignore' });
-    const clean = fio(4);
+    const deep = (runtime: number) => ['--name=deep', '--rw=randrw', '--direct=1', '--ioengine=io_uring', '--bs=4k',
+      '--iodepth=256', '--numjobs=2', '--norandommap', '--time_based', `--runtime=${runtime}`, '--size=1G',
+      '--iodepth_batch_submit=32', '--iodepth_batch_complete_min=32'];
+    const clean = spawn('fio', [`--filename=/dev/ublkb${id}`, ...deep(4)], { stdio: 'ignore' });
     const cleanCode = await new Promise<number | null>((r) => clean.once('exit', (code) => r(code)));
     assert.equal(cleanCode, 0, 'fio at depth 2x256 must see no IO error while the server is alive');
-    const before = ioCount(id);
-    const loaded = fio(60);
-    const fioDone = new Promise<number | null>((r) => loaded.once('exit', (code) => r(code)));
-    // Counted from now: a kill before fio opens the device would let fio create a plain file there.
-    await waitFor(() => ioCount(id) > before + 1000, 60_000, 'IO to flow');
-    process.kill(pid, 'SIGKILL');
-    await waitFor(() => !fs.existsSync(`/dev/ublkb${id}`), 30_000, 'the block device to go away');
-    const code = await Promise.race([fioDone, new Promise((r) => setTimeout(() => r('hung'), 30_000))]);
-    assert.notEqual(code, 'hung', 'fio must not hang after the server died');
-    assert.equal(listJson(id).state, 'DEAD');
+    await killUnderLoad(id, listJson(id).pid, deep(60));
   } finally {
     delDevice(id);
   }
