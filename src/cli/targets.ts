@@ -3,7 +3,8 @@ import type { TargetIntegrity, TargetSpec } from '../target/types.js';
 import type { CliArgs } from './args.js';
 import { UblkError } from '../errors.js';
 
-const mod = (name: string) => new URL(`../targets/${name}/index.js`, import.meta.url).href;
+// Built-in names (src/targets/builtin.ts), so the bundled daemon and workers carry the targets.
+const mod = (name: string) => `ublkit:${name}`;
 
 type Builder = (a: CliArgs) => TargetSpec;
 
@@ -18,7 +19,7 @@ const BUILDERS: Record<string, Builder> = {
   stripe: (a) => ({ module: mod('stripe'), config: { files: a.files, chunkSize: intOpt(a, 'chunk_size', 65536) } }),
   fault_inject: (a) => {
     noFiles(a, 'fault_inject');
-    return { module: mod('fault-inject'), config: { delayUs: intOpt(a, 'delay_us', 0), dieDuringFetch: intOpt(a, 'die_during_fetch', 0) > 0 } };
+    return { module: mod('fault_inject'), config: { delayUs: intOpt(a, 'delay_us', 0), dieDuringFetch: intOpt(a, 'die_during_fetch', 0) > 0 } };
   },
   null: (a) => {
     noFiles(a, 'null');

@@ -13,6 +13,10 @@ import type { DevInfo, Params } from '../uapi/structs.js';
 import * as U from '../uapi/ublk.js';
 import { UblkError } from '../errors.js';
 import type { WorkerInit } from './worker.js';
+import { hasSysAdmin } from './privilege.js';
+import { loadTargetModule } from '../targets/builtin.js';
+
+export { hasSysAdmin };
 
 export interface DeviceOptions {
   /** A target object (served in this thread), or a module spec (served in `threads` worker threads). */
@@ -56,14 +60,6 @@ function isSpec(t: Target | TargetSpec): t is TargetSpec {
 }
 
 /** True when this process has CAP_SYS_ADMIN (bit 21 of the effective capability set). */
-export function hasSysAdmin(): boolean {
-  try {
-    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-    return m ? (BigInt('0x' + m[1]) & (1n << 21n)) !== 0n : false;
-  } catch {
-    return process.getuid?.() === 0;
-  }
-}
 
 async function openRetry(path: string, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
@@ -228,7 +224,7 @@ interface LocalTarget {
 async function localTarget(opts: DeviceOptions): Promise<LocalTarget> {
   if (!isSpec(opts.target)) return { target: checkTarget(opts.target as Target) };
   const spec = opts.target;
-  const mod = (await import(spec.module)) as TargetModule;
+  const mod = await loadTargetModule(spec.module);
   const config = mod.prepare ? await mod.prepare(spec.config) : spec.config;
   return { target: checkTarget(await mod.create(config)), spec, config };
 }
@@ -265,7 +261,7 @@ async function attach(
     };
     const slots = range(info.nrHwQueues).flatMap((q) => range(info.queueDepth).map((t) => [q, t] as [number, number]));
     const threads = opts.threads ?? (local.spec ? info.nrHwQueues : 1);
-    if (threads <= 1 && !local.spec) {
+    if (threads <= 1) {
       closed = (await serveHere(local.target, engineCfg, slots)).done;
     } else {
       await local.target.close?.();
@@ -315,10 +311,17 @@ async function serveHere(target: Target, cfg: EngineBase, slots: Array<[number, 
   return { done: engine.done.then(() => target.close?.()) };
 }
 
+// The bundled daemon (dist/src/cli/daemon.cjs) starts the bundled worker beside it; the tsc
+// output starts worker.js beside this file. tools/bundle-cli.mjs defines __UBLKIT_WORKER__.
+declare const __UBLKIT_WORKER__: string | undefined;
+function workerUrl(): URL {
+  return new URL(typeof __UBLKIT_WORKER__ === 'string' ? __UBLKIT_WORKER__ : './worker.js', import.meta.url);
+}
+
 async function serveInWorkers(
   spec: TargetSpec, config: unknown, cfg: EngineBase, groups: Array<Array<[number, number]>>,
 ): Promise<{ done: Promise<void> }> {
-  const url = new URL('./worker.js', import.meta.url);
+  const url = workerUrl();
   const workers = groups.map((slots, thread) => {
     const queues = [...new Set(slots.map((s) => s[0]))];
     const init: WorkerInit = { spec: { module: spec.module, config }, engine: { ...cfg, slots }, thread, queues };

@@ -2,7 +2,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { QueueEngine, type EngineConfig } from './queue.js';
 import { checkTarget } from '../target/contract.js';
-import type { TargetModule, TargetSpec } from '../target/types.js';
+import type { TargetSpec } from '../target/types.js';
+import { loadTargetModule } from '../targets/builtin.js';
 
 export interface WorkerInit {
   spec: TargetSpec;
@@ -14,7 +15,7 @@ export interface WorkerInit {
 async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   const port = parentPort!;
-  const mod = (await import(init.spec.module)) as TargetModule;
+  const mod = await loadTargetModule(init.spec.module);
   const target = checkTarget(await mod.create(init.spec.config));
   const engine = new QueueEngine({
     ...init.engine,

@@ -1,8 +1,11 @@
-// add: create and start a device, then serve it in a detached daemon (or here with --foreground).
+// add / recover in the calling process: check the command line, then fork the serving daemon
+// (src/cli/daemon.ts) and print the device once it is LIVE; --foreground serves here instead.
+// This module stays light (no engine, targets or workers): it is part of the bundled CLI.
 import * as fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Device, hasSysAdmin, type DeviceOptions } from '../../ublk/device.js';
+import type { DeviceOptions } from '../../ublk/device.js';
+import { hasSysAdmin } from '../../ublk/privilege.js';
 import * as U from '../../uapi/ublk.js';
 import { Control, CONTROL_PATH } from '../../ublk/control.js';
 import type { ModeRequest } from '../../ublk/modes.js';
@@ -13,7 +16,7 @@ import { gather, formatListing } from '../listing.js';
 
 const MAX_QUEUES = 32;
 const MAX_DEPTH = 1024;
-const DAEMON_FD_ENV = 'UBLKIT_DAEMON_FD';
+export const DAEMON_FD_ENV = 'UBLKIT_DAEMON_FD';
 
 function pickMode(a: CliArgs): ModeRequest {
   if (a.autoZcFallback) return 'auto-buf-reg';
@@ -71,27 +74,40 @@ export function preflight(): void {
   if (!hasSysAdmin()) throw new UblkError('EPERM', 'creating ublk devices needs root (CAP_SYS_ADMIN): run with sudo');
 }
 
-type Start = (opts: DeviceOptions) => Promise<Device>;
+export type Launch = 'add' | 'recover';
 
 export function add(a: CliArgs): Promise<number> {
-  return launch(a, (o) => Device.create(o));
+  return launch(a, 'add');
 }
 
 /** recover -n ID + the original add options: a new server for a QUIESCED / FAIL_IO device. */
 export function recover(a: CliArgs): Promise<number> {
-  if (a.number < 0) throw new UblkError('EINVAL', "device id isn't provided for recovering: -n ID");
-  return launch(a, (o) => Device.recover(a.number, o));
+  return launch(a, 'recover');
 }
 
-async function launch(a: CliArgs, start: Start): Promise<number> {
-  const opts = deviceOptions(a);
-  if (process.env[DAEMON_FD_ENV]) return runDaemon(start, opts, Number(process.env[DAEMON_FD_ENV]));
+/** Checks that hold for the parent and the daemon alike. */
+export function launchOptions(a: CliArgs, kind: Launch): DeviceOptions {
+  if (kind === 'recover' && a.number < 0) throw new UblkError('EINVAL', "device id isn't provided for recovering: -n ID");
+  return deviceOptions(a);
+}
+
+// Where the daemon entry and the serving module are: beside the tsc output, or, for the bundled
+// CLI (dist/src/cli/ublkit.cjs), the bundles tools/bundle-cli.mjs writes beside it.
+declare const __UBLKIT_DAEMON__: string | undefined;
+declare const __UBLKIT_SERVE__: string | undefined;
+
+async function launch(a: CliArgs, kind: Launch): Promise<number> {
+  const opts = launchOptions(a, kind);
   preflight();
-  if (a.foreground) return runForeground(start, opts, a.quiet);
+  if (a.foreground) {
+    const serve = new URL(typeof __UBLKIT_SERVE__ === 'string' ? __UBLKIT_SERVE__ : './serve.js', import.meta.url);
+    const m = (await import(serve.href)) as typeof import('./serve.js');
+    return m.runForeground(kind, a.number, opts, a.quiet);
+  }
   return spawnDaemon(a.quiet);
 }
 
-async function printListing(id: number, quiet: boolean): Promise<void> {
+export async function printListing(id: number, quiet: boolean): Promise<void> {
   const ctrl = new Control();
   try {
     process.stdout.write(formatListing(await gather(ctrl, id), quiet));
@@ -100,42 +116,10 @@ async function printListing(id: number, quiet: boolean): Promise<void> {
   }
 }
 
-function serveUntilClosed(dev: Device): Promise<void> {
-  const bye = () => {
-    dev.delete().catch(() => {}).finally(() => process.exit(0));
-  };
-  process.once('SIGINT', bye);
-  process.once('SIGTERM', bye);
-  return dev.closed;
-}
-
-async function runForeground(start: Start, opts: DeviceOptions, quiet: boolean): Promise<number> {
-  const dev = await start(opts);
-  await printListing(dev.id, quiet);
-  await serveUntilClosed(dev);
-  return 0;
-}
-
-/** The daemon: stdio is /dev/null; the outcome goes to the parent through `fd` and fd is closed. */
-async function runDaemon(start: Start, opts: DeviceOptions, fd: number): Promise<number> {
-  let dev: Device;
-  try {
-    dev = await start(opts);
-  } catch (err) {
-    fs.writeSync(fd, JSON.stringify({ ok: false, error: (err as Error).message }) + '\n');
-    fs.closeSync(fd);
-    return 1;
-  }
-  fs.writeSync(fd, JSON.stringify({ ok: true, id: dev.id }) + '\n');
-  fs.closeSync(fd);
-  await serveUntilClosed(dev);
-  return 0;
-}
-
 /** Forks the daemon detached with no stdio of ours; returns once the device is LIVE or failed. */
 async function spawnDaemon(quiet: boolean): Promise<number> {
-  const cli = fileURLToPath(new URL('../main.js', import.meta.url));
-  const child = spawn(process.execPath, [...process.execArgv, cli, ...process.argv.slice(2)], {
+  const daemon = fileURLToPath(new URL(typeof __UBLKIT_DAEMON__ === 'string' ? __UBLKIT_DAEMON__ : '../daemon.js', import.meta.url));
+  const child = spawn(process.execPath, [...process.execArgv, daemon, ...process.argv.slice(2)], {
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     env: { ...process.env, [DAEMON_FD_ENV]: '3' },

@@ -1,0 +1,27 @@
+// The serving daemon `ublkit add` / `recover` forks (argv: the same command line), reporting to the
+// parent through the pipe fd named by UBLKIT_DAEMON_FD. Bundled as dist/src/cli/daemon.cjs.
+import { parseArgs } from './args.js';
+import { DAEMON_FD_ENV, launchOptions, type Launch } from './commands/add.js';
+import { runDaemon } from './commands/serve.js';
+
+async function main(argv: string[]): Promise<number> {
+  const fd = Number(process.env[DAEMON_FD_ENV]);
+  const kind = argv[0] as Launch;
+  if (!(fd >= 0) || (kind !== 'add' && kind !== 'recover')) {
+    process.stderr.write('ublkit daemon: started by `ublkit add` or `ublkit recover` only\n');
+    return 1;
+  }
+  delete process.env[DAEMON_FD_ENV];
+  const a = parseArgs(argv);
+  return runDaemon(kind, a.number, launchOptions(a, kind), fd);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: Error) => {
+    process.stderr.write(`ublkit daemon: ${err.message}\n`);
+    process.exitCode = 1;
+  },
+);
