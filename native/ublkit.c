@@ -484,6 +484,26 @@ static napi_value StatxDio(napi_env env, napi_callback_info info) {
   return res;
 }
 
+/* pcopy(fd, ops: Uint32Array, n) -> n. Runs n pread (dir 0) / pwrite (dir 1) calls on fd in one
+ * native call: user copy on /dev/ublkcN, whose read/write io_uring cannot issue without blocking
+ * (the char device is not FMODE_NOWAIT, so every such SQE would go through an io-wq thread).
+ * Each op is 8 u32: dir, len, addr lo, addr hi, offset lo, offset hi, result (out: bytes or -errno), 0. */
+static napi_value Pcopy(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int64_t fd, n;
+  void *data; size_t bytes;
+  if (!get_i64(env, argv[0], &fd) || !get_bytes(env, argv[1], &data, &bytes) || !get_i64(env, argv[2], &n)) return NULL;
+  if (n < 0 || (size_t)n * 32 > bytes) return throw_errno(env, EINVAL, "pcopy", "ops array too short");
+  uint32_t *op = data;
+  for (int64_t i = 0; i < n; i++, op += 8) {
+    void *addr = (void *)(uintptr_t)((uint64_t)op[2] | (uint64_t)op[3] << 32);
+    off_t off = (off_t)((uint64_t)op[4] | (uint64_t)op[5] << 32);
+    ssize_t r = op[0] ? pwrite((int)fd, addr, op[1], off) : pread((int)fd, addr, op[1], off);
+    op[6] = (uint32_t)(int32_t)(r < 0 ? -errno : r);
+  }
+  return num(env, (double)n);
+}
+
 static napi_value Gettid(napi_env env, napi_callback_info info) {
   (void)info;
   return num(env, (double)syscall(SYS_gettid));
@@ -516,7 +536,7 @@ NAPI_MODULE_INIT() {
     {"alloc", Alloc}, {"addressOf", AddressOf}, {"eventfd", Eventfd},
     {"watch", Watch}, {"watchRef", WatchRef}, {"unwatch", Unwatch},
     {"close", Close}, {"ioctl64", Ioctl64}, {"ioctlInt", IoctlInt},
-    {"statxDio", StatxDio}, {"gettid", Gettid},
+    {"statxDio", StatxDio}, {"gettid", Gettid}, {"pcopy", Pcopy},
   };
   static const struct { const char *name; double v; } consts[] = {
     {"IORING_OFF_SQ_RING", (double)IORING_OFF_SQ_RING},

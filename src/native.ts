@@ -22,6 +22,8 @@ export interface NativeAddon {
   setupRing(entries: number, flags: number, cqEntries: number): RingSetup;
   closeRing(fd: number): void;
   enter(fd: number, toSubmit: number, minComplete: number, flags: number): number;
+  /** n pread (dir 0) / pwrite (dir 1) calls in one native call; 8 u32 per op, result in word 6. */
+  pcopy(fd: number, ops: Uint32Array, n: number): number;
   register(fd: number, opcode: number, arg: View | null, nrArgs: number): number;
   mmap(fd: number, length: number, prot: number, flags: number, offset: number | bigint): ArrayBuffer;
   munmap(buf: ArrayBuffer): void;

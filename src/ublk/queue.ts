@@ -12,16 +12,27 @@ import { FileIo } from '../uring/file-io.js';
 import type { DataMode } from './modes.js';
 import { BatchTransport, K_PREP, K_FETCH, K_COMMIT } from './batch.js';
 
-// user_data high words of the engine's own SQEs; the low word is the slot index.
+// user_data high words of the engine's own SQEs (batch.ts owns 5..7); the low word is the slot index.
 const K_CMD = 1;
 const K_REG = 2;
 const K_ZC_IO = 3;
 const K_UNREG = 4;
+/** COMMIT_AND_FETCH linked behind a request's single IO (see linkedCommit). */
+const K_LCMD = 8;
+/** A stand-alone UNREGISTER_IO_BUF after a broken linked chain; its CQE needs no handling. */
+const K_UNREG_LATE = 9;
 
 const EIO = -5;
 const EOPNOTSUPP = -95;
 const ENODEV = -19;
 const ECANCELED = -125;
+
+// Linked-commit chain state bits (QueueEngine.link).
+const LINK_OPEN = 1;
+const LINK_MANUAL = 2;
+const LINK_GOT_IO = 4;
+const LINK_GOT_UNREG = 8;
+const LINK_GOT_CANCEL = 16;
 
 export interface EngineConfig {
   ublkcFd: number;
@@ -77,6 +88,21 @@ export class QueueEngine {
   private readonly zcErr: Int32Array;
   private readonly zcExtents: Array<Extent[] | undefined>;
   private readonly zcRes: Array<number[] | undefined>;
+  // Linked commit per slot: 0 none, else LINK_* bits of what the chain holds and what came back.
+  private readonly link: Uint8Array;
+  private readonly linkUnreg: Int32Array;
+  // User copy by pread/pwrite on /dev/ublkcN, run in one native call per batch (runCopies):
+  // 8 u32 per op (see native pcopy), the slot of each, and per slot what to do after its copy.
+  private readonly copyOps: Uint32Array;
+  private readonly copySlot: Int32Array;
+  private readonly copySnap: Int32Array;
+  private readonly ucAt: Uint32Array;
+  private nCopies = 0;
+  private readonly ucOff: Float64Array;
+  private readonly ucLen: Int32Array;
+  private readonly ucFlags: Uint32Array;
+  /** Slot's direct file IO is a READ (user copy: the copy out must precede the commit). */
+  private readonly xRead: Uint8Array;
   private readonly batch: BatchTransport | undefined;
   private shmemView: Uint8Array | undefined;
   private shmemMap: ArrayBuffer | undefined;
@@ -100,11 +126,27 @@ export class QueueEngine {
     this.zcErr = new Int32Array(n);
     this.zcExtents = new Array(n);
     this.zcRes = new Array(n);
+    this.link = new Uint8Array(n);
+    this.linkUnreg = new Int32Array(n);
+    this.copyOps = new Uint32Array(n * 8);
+    this.copySlot = new Int32Array(n);
+    this.copySnap = new Int32Array(n * 3);
+    // Each slot's user-copy position on /dev/ublkcN (offset 0 of its request), as lo/hi words.
+    this.ucAt = new Uint32Array(n * 2);
+    this.ucOff = new Float64Array(n);
+    this.ucLen = new Int32Array(n);
+    this.ucFlags = new Uint32Array(n);
+    this.xRead = new Uint8Array(n);
     this.live = n;
     this.done = new Promise((r) => (this.resolveDone = r));
     cfg.slots.forEach(([q, t], i) => {
       this.qid[i] = q;
       this.tag[i] = t;
+      if (cfg.mode === 'user-copy') {
+        const at = userCopyOffset(q, t, 0, false);
+        this.ucAt[i * 2] = Number(at & 0xffffffffn);
+        this.ucAt[i * 2 + 1] = Number(at >> 32n);
+      }
     });
     // Manual zero copy costs REGISTER + IO + UNREGISTER + COMMIT per request (the fallback too).
     const perIo = cfg.mode === 'zero-copy' || cfg.autoBufRegFallback ? 4 : 2;
@@ -145,7 +187,9 @@ export class QueueEngine {
       // Copy modes with a pass-through target whose extents are real files: the engine reads and
       // writes the extents into the slot buffer itself (one SQE per extent, completion handled in
       // the CQE handler) instead of a promise round trip through target.read()/write().
-      const probe = cfg.target.route && (cfg.mode === 'copy' || cfg.mode === 'get-data') ? cfg.target.route(0, 512) : [];
+      // User copy too (without integrity): the copy to or from the request is a pread/pwrite.
+      const direct = cfg.mode === 'copy' || cfg.mode === 'get-data' || (cfg.mode === 'user-copy' && !cfg.integrity);
+      const probe = cfg.target.route && direct ? cfg.target.route(0, 512) : [];
       this.directCopy = probe.length > 0 && probe.every((e) => e.fd >= 0);
       if (cfg.batch) {
         this.batch = new BatchTransport({
@@ -281,9 +325,27 @@ export class QueueEngine {
         return;
       case K_ZC_IO:
         this.zcRes[s]![hi >>> 8] = res;
+        if (this.link[s]) {
+          this.link[s] |= LINK_GOT_IO;
+          return this.linkStep(s);
+        }
         return this.zcStep(s);
       case K_UNREG:
+        if (this.link[s]) {
+          this.linkUnreg[s] = res;
+          this.link[s] |= LINK_GOT_UNREG;
+          return this.linkStep(s);
+        }
         return this.zcStep(s);
+      case K_LCMD:
+        // -ECANCELED while the chain is open: an earlier link failed and the commit never ran.
+        if (this.link[s] && res === ECANCELED) {
+          this.link[s] |= LINK_GOT_CANCEL;
+          return this.linkStep(s);
+        }
+        return this.onCmd(s, res);
+      case K_UNREG_LATE:
+        return;
       case K_PREP:
       case K_FETCH:
       case K_COMMIT:
@@ -350,12 +412,14 @@ export class QueueEngine {
       switch (op) {
         case U.UBLK_IO_OP_READ:
           if (mode === 'zero-copy' || mode === 'auto-buf-reg') return this.zcStart(s, off, len, true, opFlags);
-          if (mode === 'user-copy') return void this.userCopyRead(s, off, len, opFlags);
+          if (mode === 'user-copy' && this.cfg.integrity) return void this.userCopyRead(s, off, len, opFlags);
           if (this.directCopy) return this.directStart(s, off, len, true);
+          if (mode === 'user-copy') return this.readThenCopyOut(s, t.read(this.bufs[s].subarray(0, len), off), len);
           return this.settle(s, t.read(this.bufs[s].subarray(0, len), off), len, true);
         case U.UBLK_IO_OP_WRITE:
           if (mode === 'zero-copy' || mode === 'auto-buf-reg') return this.zcStart(s, off, len, false, opFlags);
-          if (mode === 'user-copy') return void this.userCopyWrite(s, off, len, opFlags);
+          if (mode === 'user-copy' && this.cfg.integrity) return void this.userCopyWrite(s, off, len, opFlags);
+          if (mode === 'user-copy') return this.queueCopy(s, 0, len, off, opFlags);
           if (this.directCopy && !(opFlags & U.UBLK_IO_F_FUA)) return this.directStart(s, off, len, false);
           return this.settle(s, t.write(this.bufs[s].subarray(0, len), off, { fua: (opFlags & U.UBLK_IO_F_FUA) !== 0 }), len, true);
         case U.UBLK_IO_OP_FLUSH:
@@ -456,6 +520,82 @@ export class QueueEngine {
   }
 
   /**
+   * User copy without io_uring: /dev/ublkcN is not FMODE_NOWAIT, so io_uring would hand every copy
+   * to an io-wq thread. Copies are queued here and run by runCopies() as pread (dir 0: a WRITE
+   * request's data into our buffer) or pwrite (dir 1: our buffer into a READ request) in one
+   * native call per batch, like kublk's synchronous copies but batched.
+   */
+  private queueCopy(s: number, dir: 0 | 1, len: number, off: number, opFlags: number): void {
+    const i = this.nCopies++;
+    const w = i * 8;
+    const addr = this.bufAddr[s];
+    const ops = this.copyOps;
+    ops[w] = dir;
+    ops[w + 1] = len;
+    ops[w + 2] = addr % 0x100000000;
+    ops[w + 3] = Math.floor(addr / 0x100000000);
+    ops[w + 4] = this.ucAt[s * 2];
+    ops[w + 5] = this.ucAt[s * 2 + 1];
+    ops[w + 6] = 0;
+    this.copySlot[i] = s;
+    this.ucOff[s] = off;
+    this.ucLen[s] = len;
+    this.ucFlags[s] = opFlags;
+    this.scheduleFlush();
+  }
+
+  /** Runs the queued copies, then what each request does next (all before this batch's enter). */
+  private runCopies(): void {
+    const ops = this.copyOps;
+    const snap = this.copySnap;
+    while (this.nCopies > 0) {
+      const n = this.nCopies;
+      native().pcopy(this.cfg.ublkcFd, ops, n);
+      // Snapshot first: what runs next may queue new copies into the same arrays.
+      for (let i = 0; i < n; i++) {
+        snap[i * 3] = this.copySlot[i];
+        snap[i * 3 + 1] = ops[i * 8];
+        snap[i * 3 + 2] = ops[i * 8 + 6] | 0;
+      }
+      this.nCopies = 0;
+      for (let i = 0; i < n; i++) this.afterCopy(snap[i * 3], snap[i * 3 + 1], snap[i * 3 + 2]);
+    }
+  }
+
+  private afterCopy(s: number, dir: number, r: number): void {
+    const len = this.ucLen[s];
+    if (dir === 1) return this.commit(s, r < 0 ? r : r === 0 ? EIO : Math.min(r, len));
+    if (r <= 0) return this.commit(s, r < 0 ? r : EIO);
+    const off = this.ucOff[s];
+    const fua = (this.ucFlags[s] & U.UBLK_IO_F_FUA) !== 0;
+    if (this.directCopy && !fua) return this.directStart(s, off, r, false);
+    try {
+      this.settle(s, this.cfg.target.write(this.bufs[s].subarray(0, r), off, { fua }), r, true);
+    } catch (err) {
+      this.commit(s, toNegErrno(err));
+    }
+  }
+
+  /** User copy READ through the target: its result, checked, is what gets copied out. */
+  private readThenCopyOut(s: number, r: unknown, len: number): void {
+    const next = (v: unknown) => {
+      const n = this.check(v, len, true);
+      if (n <= 0) this.commit(s, n);
+      else this.queueCopy(s, 1, n, 0, 0);
+    };
+    if (r instanceof Promise) r.then(next, (e) => this.commit(s, toNegErrno(e)));
+    else next(r);
+  }
+
+  /**
+   * Whether the request is one extent covering the whole buffer, so its COMMIT can be linked behind
+   * the IO and go down in the same io_uring_enter (see linkStep). Batch IO commits in bulk instead.
+   */
+  private canLink(extents: Extent[], len: number): boolean {
+    return extents.length === 1 && extents[0].length === len && extents[0].bufOffset === 0 && !this.batch && !this.draining;
+  }
+
+  /**
    * Zero copy: the request's pages become fixed buffer `s` of this ring (registered by us, or by
    * the kernel in auto-buf-reg mode) and the target's extents are read/written with them directly.
    */
@@ -465,11 +605,12 @@ export class QueueEngine {
     const extents = route.call(this.cfg.target, off, len);
     const v = this.ring.sqes;
     const manual = this.cfg.mode === 'zero-copy' || (opFlags & U.UBLK_IO_F_NEED_REG_BUF) !== 0;
+    const linked = this.canLink(extents, len);
     this.zcExtents[s] = extents;
     this.zcRes[s] = [];
     this.zcErr[s] = 0;
     this.zcLeft[s] = extents.length + (manual ? 1 : 0);
-    this.ring.reserve(extents.length + (manual ? 2 : 0));
+    this.ring.reserve(extents.length + (manual ? 2 : 0) + (linked ? 1 : 0));
     if (manual) {
       const o = this.ring.get();
       S.prepUringCmd(v, o, this.fdRef, U.UBLK_U_IO_REGISTER_IO_BUF);
@@ -477,22 +618,26 @@ export class QueueEngine {
       encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], 0, s);
       S.setUserData(v, o, K_REG, s);
     }
+    // Linked: a short or failed IO breaks a soft link, so the unregister and commit behind it are
+    // cancelled and linkStep commits what was really done. Unlinked: hard links keep the unregister.
+    const ioLink = linked ? IO.IOSQE_IO_LINK : manual ? IO.IOSQE_IO_HARDLINK : 0;
     for (let i = 0; i < extents.length; i++) {
       const e = extents[i];
       const o = this.ring.get();
       if (e.fd < 0) S.prepNopFixed(v, o, s, e.length);
       else if (isRead) S.prepReadFixed(v, o, e.fd, e.bufOffset, e.length, e.offset, s);
       else S.prepWriteFixed(v, o, e.fd, e.bufOffset, e.length, e.offset, s);
-      if (manual) v.setUint8(o + 1, IO.IOSQE_IO_HARDLINK);
+      if (ioLink) v.setUint8(o + 1, ioLink);
       S.setUserData(v, o, K_ZC_IO + (i << 8), s);
     }
     if (manual) {
       const o = this.ring.get();
       S.prepUringCmd(v, o, this.fdRef, U.UBLK_U_IO_UNREGISTER_IO_BUF);
-      v.setUint8(o + 1, this.sqeFdFlags);
+      v.setUint8(o + 1, this.sqeFdFlags | (linked ? IO.IOSQE_IO_LINK : 0));
       encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], 0, s);
       S.setUserData(v, o, K_UNREG, s);
     }
+    if (linked) return this.linkedCommit(s, len, manual);
     if (extents.length === 0 && !manual) return this.commit(s, 0);
     this.scheduleFlush();
   }
@@ -509,6 +654,10 @@ export class QueueEngine {
     this.zcErr[s] = 0;
     this.zcLeft[s] = extents.length;
     if (extents.length === 0) return this.commit(s, EIO);
+    this.xRead[s] = isRead ? 1 : 0;
+    // A user-copy READ must copy out before committing: never link its commit.
+    const linked = this.canLink(extents, len) && !(isRead && this.cfg.mode === 'user-copy');
+    this.ring.reserve(extents.length + (linked ? 1 : 0));
     const v = this.ring.sqes;
     const base = this.bufAddr[s];
     for (let i = 0; i < extents.length; i++) {
@@ -516,9 +665,59 @@ export class QueueEngine {
       const o = this.ring.get();
       if (isRead) S.prepRead(v, o, e.fd, base + e.bufOffset, e.length, e.offset);
       else S.prepWrite(v, o, e.fd, base + e.bufOffset, e.length, e.offset);
+      if (linked) v.setUint8(o + 1, IO.IOSQE_IO_LINK);
       S.setUserData(v, o, K_ZC_IO + (i << 8), s);
     }
+    if (linked) return this.linkedCommit(s, len, false);
     this.scheduleFlush();
+  }
+
+  /**
+   * Queues COMMIT_AND_FETCH(len) soft-linked behind the request's only IO: when that IO moves every
+   * byte, the commit runs in the same io_uring_enter, with no CQE round trip through this thread.
+   * The result is claimed only when proven: io_uring fails a READ/WRITE link on any result other
+   * than the full length, which cancels the commit, and linkStep then commits the real outcome.
+   */
+  private linkedCommit(s: number, len: number, manual: boolean): void {
+    this.link[s] = LINK_OPEN | (manual ? LINK_MANUAL : 0);
+    this.ioCmd(s, U.UBLK_U_IO_COMMIT_AND_FETCH_REQ, len, K_LCMD);
+    this.scheduleFlush();
+  }
+
+  /** A CQE of a linked chain: decide once what happened to the commit behind it. */
+  private linkStep(s: number): void {
+    const st = this.link[s];
+    const manual = (st & LINK_MANUAL) !== 0;
+    if (!(st & LINK_GOT_IO) || (manual && !(st & LINK_GOT_UNREG))) return;
+    const e = this.zcExtents[s]![0];
+    const r = this.zcRes[s]![0];
+    const ran = this.zcErr[s] >= 0 && r === e.length && (!manual || this.linkUnreg[s] >= 0);
+    if (ran) {
+      // The commit went down behind the IO: the slot is re-armed; its next CQE is a new request.
+      this.link[s] = 0;
+      this.zcExtents[s] = undefined;
+      this.zcRes[s] = undefined;
+      if (this.state[s] === OWNED) this.state[s] = ARMED;
+      if (this.draining) this.retire(s);
+      return;
+    }
+    if (!(st & LINK_GOT_CANCEL)) return; // the cancelled commit's CQE is still to come
+    this.link[s] = 0;
+    this.zcExtents[s] = undefined;
+    this.zcRes[s] = undefined;
+    // The unregister was cancelled with the commit: the buffer is still in the table.
+    if (manual && this.linkUnreg[s] === ECANCELED && this.zcErr[s] >= 0) {
+      const v = this.ring.sqes;
+      this.ring.reserve(2);
+      const o = this.ring.get();
+      S.prepUringCmd(v, o, this.fdRef, U.UBLK_U_IO_UNREGISTER_IO_BUF);
+      v.setUint8(o + 1, this.sqeFdFlags);
+      encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], 0, s);
+      S.setUserData(v, o, K_UNREG_LATE, s);
+    }
+    if (this.zcErr[s] < 0) return this.commit(s, this.zcErr[s]);
+    // Zero bytes done is no progress: the kernel would re-issue the rest forever (spec 5.6).
+    this.commit(s, r > 0 ? Math.min(r, e.length) : r === 0 ? EIO : r);
   }
 
   private zcStep(s: number): void {
@@ -530,6 +729,7 @@ export class QueueEngine {
     if (this.zcErr[s] < 0) return this.commit(s, this.zcErr[s]);
     // Zero bytes done is no progress: the kernel would re-issue the rest forever (spec 5.6).
     const done = prefixDone(extents, res);
+    if (done > 0 && this.xRead[s] && this.cfg.mode === 'user-copy') return this.queueCopy(s, 1, done, 0, 0);
     this.commit(s, done === 0 && extents.length > 0 ? EIO : done);
   }
 
@@ -545,7 +745,7 @@ export class QueueEngine {
     if (this.draining) this.retire(s);
   }
 
-  private ioCmd(s: number, op: number, result: number): void {
+  private ioCmd(s: number, op: number, result: number, kind = K_CMD): void {
     const v = this.ring.sqes;
     const o = this.ring.get();
     S.prepUringCmd(v, o, this.fdRef, op);
@@ -555,7 +755,7 @@ export class QueueEngine {
     if (this.cfg.mode === 'auto-buf-reg' && op !== U.UBLK_U_IO_NEED_GET_DATA) {
       v.setUint32(o + 16, this.autoIndex(s) | (this.cfg.autoBufRegFallback ? U.UBLK_AUTO_BUF_REG_FALLBACK << 16 : 0), true);
     }
-    S.setUserData(v, o, K_CMD, s);
+    S.setUserData(v, o, kind, s);
   }
 
   private scheduleFlush(): void {
@@ -577,6 +777,7 @@ export class QueueEngine {
 
   /** Submits what is queued (running deferred completions in the same enter); returns the count. */
   private submitBatch(): number {
+    if (this.nCopies > 0) this.runCopies();
     this.batch?.flush(this.autoIndex);
     const n = this.ring.unsubmitted;
     if (n === 0) {
