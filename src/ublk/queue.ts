@@ -611,13 +611,7 @@ export class QueueEngine {
     this.zcErr[s] = 0;
     this.zcLeft[s] = extents.length + (manual ? 1 : 0);
     this.ring.reserve(extents.length + (manual ? 2 : 0) + (linked ? 1 : 0));
-    if (manual) {
-      const o = this.ring.get();
-      S.prepUringCmd(v, o, this.fdRef, U.UBLK_U_IO_REGISTER_IO_BUF);
-      v.setUint8(o + 1, this.sqeFdFlags | IO.IOSQE_IO_HARDLINK | IO.IOSQE_CQE_SKIP_SUCCESS);
-      encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], 0, s);
-      S.setUserData(v, o, K_REG, s);
-    }
+    if (manual) this.bufCmd(s, U.UBLK_U_IO_REGISTER_IO_BUF, IO.IOSQE_IO_HARDLINK | IO.IOSQE_CQE_SKIP_SUCCESS, K_REG);
     // Linked: a short or failed IO breaks a soft link, so the unregister and commit behind it are
     // cancelled and linkStep commits what was really done. Unlinked: hard links keep the unregister.
     const ioLink = linked ? IO.IOSQE_IO_LINK : manual ? IO.IOSQE_IO_HARDLINK : 0;
@@ -630,13 +624,7 @@ export class QueueEngine {
       if (ioLink) v.setUint8(o + 1, ioLink);
       S.setUserData(v, o, K_ZC_IO + (i << 8), s);
     }
-    if (manual) {
-      const o = this.ring.get();
-      S.prepUringCmd(v, o, this.fdRef, U.UBLK_U_IO_UNREGISTER_IO_BUF);
-      v.setUint8(o + 1, this.sqeFdFlags | (linked ? IO.IOSQE_IO_LINK : 0));
-      encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], 0, s);
-      S.setUserData(v, o, K_UNREG, s);
-    }
+    if (manual) this.bufCmd(s, U.UBLK_U_IO_UNREGISTER_IO_BUF, linked ? IO.IOSQE_IO_LINK : 0, K_UNREG);
     if (linked) return this.linkedCommit(s, len, manual);
     if (extents.length === 0 && !manual) return this.commit(s, 0);
     this.scheduleFlush();
@@ -692,28 +680,16 @@ export class QueueEngine {
     const e = this.zcExtents[s]![0];
     const r = this.zcRes[s]![0];
     const ran = this.zcErr[s] >= 0 && r === e.length && (!manual || this.linkUnreg[s] >= 0);
-    if (ran) {
-      // The commit went down behind the IO: the slot is re-armed; its next CQE is a new request.
-      this.link[s] = 0;
-      this.zcExtents[s] = undefined;
-      this.zcRes[s] = undefined;
-      if (this.state[s] === OWNED) this.state[s] = ARMED;
-      if (this.draining) this.retire(s);
-      return;
-    }
-    if (!(st & LINK_GOT_CANCEL)) return; // the cancelled commit's CQE is still to come
+    // Not run: the cancelled commit's CQE is still to come.
+    if (!ran && !(st & LINK_GOT_CANCEL)) return;
     this.link[s] = 0;
     this.zcExtents[s] = undefined;
     this.zcRes[s] = undefined;
+    // The commit went down behind the IO: the slot is re-armed; its next CQE is a new request.
+    if (ran) return void this.rearm(s);
     // The unregister was cancelled with the commit: the buffer is still in the table.
     if (manual && this.linkUnreg[s] === ECANCELED && this.zcErr[s] >= 0) {
-      const v = this.ring.sqes;
-      this.ring.reserve(2);
-      const o = this.ring.get();
-      S.prepUringCmd(v, o, this.fdRef, U.UBLK_U_IO_UNREGISTER_IO_BUF);
-      v.setUint8(o + 1, this.sqeFdFlags);
-      encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], 0, s);
-      S.setUserData(v, o, K_UNREG_LATE, s);
+      this.bufCmd(s, U.UBLK_U_IO_UNREGISTER_IO_BUF, 0, K_UNREG_LATE);
     }
     if (this.zcErr[s] < 0) return this.commit(s, this.zcErr[s]);
     // Zero bytes done is no progress: the kernel would re-issue the rest forever (spec 5.6).
@@ -735,14 +711,30 @@ export class QueueEngine {
 
   /** COMMIT_AND_FETCH_REQ with `result`; re-arms the slot. Submitted with the batch. */
   private commit(s: number, result: number): void {
-    if (this.state[s] !== OWNED) return;
-    this.state[s] = ARMED;
+    if (!this.rearm(s)) return;
     if (this.batch) this.batch.commit(s, result);
     else this.ioCmd(s, U.UBLK_U_IO_COMMIT_AND_FETCH_REQ, result);
     this.scheduleFlush();
+  }
+
+  /** An OWNED slot whose commit is (or is being) sent becomes ARMED; false if it was not OWNED. */
+  private rearm(s: number): boolean {
+    if (this.state[s] !== OWNED) return false;
+    this.state[s] = ARMED;
     // After QUIESCE_DEV the kernel completes this request but keeps the re-armed command until
     // the ring closes: do not wait for it (spec 8.5).
     if (this.draining) this.retire(s);
+    return true;
+  }
+
+  /** REGISTER_IO_BUF / UNREGISTER_IO_BUF of slot s at buffer index s. */
+  private bufCmd(s: number, op: number, flags: number, kind: number): void {
+    const v = this.ring.sqes;
+    const o = this.ring.get();
+    S.prepUringCmd(v, o, this.fdRef, op);
+    v.setUint8(o + 1, this.sqeFdFlags | flags);
+    encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], 0, s);
+    S.setUserData(v, o, kind, s);
   }
 
   private ioCmd(s: number, op: number, result: number, kind = K_CMD): void {
