@@ -11,8 +11,6 @@ const BUILTIN: Record<string, () => Promise<TargetModule>> = {
   'ublkit:fault_inject': () => import('./fault-inject/index.js'),
 };
 
-export const BUILTIN_TARGETS = Object.keys(BUILTIN);
-
 /** A target module from a built-in name ('ublkit:loop') or any module URL / specifier. */
 export async function loadTargetModule(spec: string): Promise<TargetModule> {
   const builtin = BUILTIN[spec];

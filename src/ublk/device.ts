@@ -8,7 +8,7 @@ import { QueueEngine, type EngineConfig } from './queue.js';
 import { buildParams } from './params.js';
 import { type ModeRequest, type DataMode, MODE_FLAGS, chooseMode, needsRoute, needsTrust, modeOfFlags } from './modes.js';
 import { checkTarget } from '../target/contract.js';
-import type { Target, TargetModule, TargetSpec } from '../target/types.js';
+import type { Target, TargetSpec } from '../target/types.js';
 import type { DevInfo, Params } from '../uapi/structs.js';
 import * as U from '../uapi/ublk.js';
 import { UblkError } from '../errors.js';
@@ -19,7 +19,7 @@ import { loadTargetModule } from '../targets/builtin.js';
 export { hasSysAdmin };
 
 export interface DeviceOptions {
-  /** A target object (served in this thread), or a module spec (served in `threads` worker threads). */
+  /** A target object (served in this thread), or a module spec (built once per worker thread when `threads` > 1). */
   target: Target | TargetSpec;
   /** Device id; -1 (default) lets the kernel choose. */
   id?: number;
@@ -58,8 +58,6 @@ const DEFAULT_MAX_IO = 1 << 20;
 function isSpec(t: Target | TargetSpec): t is TargetSpec {
   return typeof (t as TargetSpec).module === 'string' && typeof (t as Target).read !== 'function';
 }
-
-/** True when this process has CAP_SYS_ADMIN (bit 21 of the effective capability set). */
 
 async function openRetry(path: string, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;

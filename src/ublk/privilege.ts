@@ -2,6 +2,7 @@
 // from device.ts so the CLI's parent process can check it without loading the engine.
 import * as fs from 'node:fs';
 
+/** True when this process has CAP_SYS_ADMIN (bit 21 of the effective capability set). */
 export function hasSysAdmin(): boolean {
   try {
     const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
