@@ -13,7 +13,7 @@ async function main(argv: string[]): Promise<number> {
   }
   delete process.env[DAEMON_FD_ENV];
   const a = parseArgs(argv);
-  return runDaemon(kind, a.number, launchOptions(a, kind), fd);
+  return runDaemon(kind, a.number, launchOptions(a, kind), fd, a.quiet);
 }
 
 main(process.argv.slice(2)).then(

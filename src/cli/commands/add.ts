@@ -65,6 +65,8 @@ export function deviceOptions(a: CliArgs): DeviceOptions {
     // As kublk: quiesce comes with recovery whenever the kernel has it.
     optionalFlags: flags & U.UBLK_F_USER_RECOVERY ? U.UBLK_F_QUIESCE : 0,
     dieDuringFetch: a.type === 'fault_inject' && Number(a.targetOpts.die_during_fetch ?? 0) > 0,
+    // The daemon (and --foreground) does nothing but serve: its own thread takes the first group.
+    serveInCallingThread: true,
   };
 }
 
@@ -104,7 +106,7 @@ async function launch(a: CliArgs, kind: Launch): Promise<number> {
     const m = (await import(serve.href)) as typeof import('./serve.js');
     return m.runForeground(kind, a.number, opts, a.quiet);
   }
-  return spawnDaemon(a.quiet);
+  return spawnDaemon();
 }
 
 export async function printListing(id: number, quiet: boolean): Promise<void> {
@@ -117,7 +119,7 @@ export async function printListing(id: number, quiet: boolean): Promise<void> {
 }
 
 /** Forks the daemon detached with no stdio of ours; returns once the device is LIVE or failed. */
-async function spawnDaemon(quiet: boolean): Promise<number> {
+async function spawnDaemon(): Promise<number> {
   const daemon = fileURLToPath(new URL(typeof __UBLKIT_DAEMON__ === 'string' ? __UBLKIT_DAEMON__ : '../daemon.js', import.meta.url));
   const child = spawn(process.execPath, [...process.execArgv, daemon, ...process.argv.slice(2)], {
     detached: true,
@@ -135,7 +137,7 @@ async function spawnDaemon(quiet: boolean): Promise<number> {
   });
   (pipe as unknown as { destroy(): void }).destroy();
   child.unref();
-  let msg: { ok: boolean; id?: number; error?: string } | undefined;
+  let msg: { ok: boolean; id?: number; error?: string; listing?: string } | undefined;
   try {
     msg = JSON.parse(text.split('\n')[0]);
   } catch {
@@ -149,6 +151,6 @@ async function spawnDaemon(quiet: boolean): Promise<number> {
     process.stderr.write(`ublkit: ${msg.error}\n`);
     return 1;
   }
-  await printListing(msg.id!, quiet);
+  process.stdout.write(msg.listing ?? '');
   return 0;
 }

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import { Device, type DeviceOptions } from '../../ublk/device.js';
 import { printListing, type Launch } from './add.js';
+import { gather, formatListing } from '../listing.js';
 
 function start(kind: Launch, id: number, opts: DeviceOptions): Promise<Device> {
   return kind === 'recover' ? Device.recover(id, opts) : Device.create(opts);
@@ -25,16 +26,19 @@ export async function runForeground(kind: Launch, id: number, opts: DeviceOption
 }
 
 /** The daemon: stdio is /dev/null; the outcome goes to the parent through `fd` and fd is closed. */
-export async function runDaemon(kind: Launch, id: number, opts: DeviceOptions, fd: number): Promise<number> {
+export async function runDaemon(kind: Launch, id: number, opts: DeviceOptions, fd: number, quiet: boolean): Promise<number> {
   let dev: Device;
+  let listing: string;
   try {
     dev = await start(kind, id, opts);
+    // The parent prints this text: it then needs no io_uring and no native addon of its own.
+    listing = formatListing(await gather(dev.control, dev.id), quiet);
   } catch (err) {
     fs.writeSync(fd, JSON.stringify({ ok: false, error: (err as Error).message }) + '\n');
     fs.closeSync(fd);
     return 1;
   }
-  fs.writeSync(fd, JSON.stringify({ ok: true, id: dev.id }) + '\n');
+  fs.writeSync(fd, JSON.stringify({ ok: true, id: dev.id, listing }) + '\n');
   fs.closeSync(fd);
   await serveUntilClosed(dev);
   return 0;
