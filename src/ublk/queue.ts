@@ -110,6 +110,8 @@ export class QueueEngine {
   /** Set at the first abort: slots committed from now on are re-armed but never hear back (quiesce). */
   private draining = false;
   private live: number;
+  /** Slots in state OWNED. */
+  private owned = 0;
   private resolveDone!: () => void;
   /** Resolves when every slot has been aborted by the kernel and nothing is in flight. */
   readonly done: Promise<void>;
@@ -197,7 +199,7 @@ export class QueueEngine {
           copyMode: cfg.mode === 'copy', autoBufReg: cfg.mode === 'auto-buf-reg', fallback: !!cfg.autoBufRegFallback,
           bufAddr: (s) => this.bufAddr[s], tag: (s) => this.tag[s],
           deliver: (s) => {
-            this.state[s] = OWNED;
+            this.own(s);
             this.dispatch(s);
           },
           aborted: (slots) => {
@@ -355,11 +357,11 @@ export class QueueEngine {
 
   private onCmd(s: number, res: number): void {
     if (res === U.UBLK_IO_RES_OK) {
-      this.state[s] = OWNED;
+      this.own(s);
       return this.dispatch(s);
     }
     if (res === U.UBLK_IO_RES_NEED_GET_DATA) {
-      this.state[s] = OWNED;
+      this.own(s);
       return this.ioCmd(s, U.UBLK_U_IO_NEED_GET_DATA, 0);
     }
     if (res !== ENODEV && res !== ECANCELED) {
@@ -369,10 +371,31 @@ export class QueueEngine {
     this.retire(s);
   }
 
+  /** A request arrived on slot s: the server holds work there until it commits. */
+  private own(s: number): void {
+    if (this.state[s] !== OWNED) this.owned++;
+    this.state[s] = OWNED;
+  }
+
   private retire(s: number): void {
     if (this.state[s] === DONE) return;
+    if (this.state[s] === OWNED) this.owned--;
     this.state[s] = DONE;
     if (--this.live === 0) queueMicrotask(() => this.finish());
+    else if (this.draining) this.drainCheck();
+  }
+
+  /**
+   * Draining (a slot saw -ENODEV: stop, quiesce or cancel) ends once no slot holds work. An ARMED
+   * slot may never complete: a commit the kernel took after QUIESCE_DEV's cancel sweep completes
+   * its request but re-arms the command until the ring closes (spec 8.5); a linked commit behind
+   * slow file IO makes that likely. So ARMED slots are not waited for; closing the ring ends them.
+   */
+  private drainCheck(): void {
+    if (this.owned > 0 || this.live === 0) return;
+    this.state.fill(DONE);
+    this.live = 0;
+    queueMicrotask(() => this.finish());
   }
 
   private finish(): void {
@@ -721,6 +744,7 @@ export class QueueEngine {
   private rearm(s: number): boolean {
     if (this.state[s] !== OWNED) return false;
     this.state[s] = ARMED;
+    this.owned--;
     // After QUIESCE_DEV the kernel completes this request but keeps the re-armed command until
     // the ring closes: do not wait for it (spec 8.5).
     if (this.draining) this.retire(s);

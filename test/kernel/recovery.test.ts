@@ -64,6 +64,38 @@ test('quiesce then recover: the device comes back LIVE and keeps its data', { sk
   }
 });
 
+// recover_03's pattern: QUIESCE_DEV while deep buffered reads keep every slot busy, on three
+// devices at once. A commit the kernel takes after the quiesce has cancelled the armed commands
+// re-arms its command until the ring closes: a server that waits for those CQEs never exits and
+// its device stays LIVE with the reads stuck (3 runs in 4 hung before the engine stopped waiting).
+test('quiesce under a deep read load, 3 devices at once: QUIESCED, then LIVE again after recover', { skip: skip ?? (!features.includes('QUIESCE') ? 'kernel lacks quiesce' : undefined) }, async () => {
+  const devs = [['-t', 'null'], ['-t', 'loop', img('qload1.img', 128)], ['-t', 'stripe', img('qload2.img', 64), img('qload3.img', 64)]]
+    .map((t) => ({ args: [...t.slice(0, 2), '-q', '2', '-r', '1', ...t.slice(2)], id: -1 }));
+  const fios: ReturnType<typeof spawn>[] = [];
+  try {
+    for (const d of devs) d.id = addDevice(d.args);
+    for (const d of devs) {
+      fios.push(spawn('fio', ['--name=qload', `--filename=/dev/ublkb${d.id}`, '--rw=randread', '--ioengine=libaio', '--iodepth=256',
+        '--numjobs=4', '--size=128M', '--runtime=600', '--time_based'], { stdio: 'ignore' }));
+    }
+    const reads = (id: number) => Number(fs.readFileSync(`/sys/block/ublkb${id}/stat`, 'utf8').trim().split(/\s+/)[0]);
+    for (let round = 0; round < 2; round++) {
+      const before = devs.map((d) => reads(d.id));
+      await waitFor(() => devs.every((d, i) => reads(d.id) > before[i] + 200), 60_000, `reads to flow (round ${round})`);
+      for (const d of devs) assert.equal(cli(['quiesce', '-n', String(d.id)]).status, 0);
+      for (const d of devs) await waitFor(() => listJson(d.id).state === 'QUIESCED', 30_000, `ublkb${d.id} QUIESCED (round ${round})`);
+      for (const d of devs) {
+        const r = cli(['recover', '-n', String(d.id), ...d.args]);
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(listJson(d.id).state, 'LIVE');
+      }
+    }
+  } finally {
+    for (const f of fios) f.kill('SIGKILL');
+    for (const d of devs) if (d.id >= 0) delDevice(d.id);
+  }
+});
+
 test('recovery with fail-io (-e 1): IO fails while no server, works again after recover', { skip: skip ?? (!features.includes('FAIL_IO') ? 'kernel lacks fail-io recovery' : undefined) }, async () => {
   const file = img('e.img', 16);
   const args = ['-t', 'loop', '-q', '1', '-e', '1', file];
