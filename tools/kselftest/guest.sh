@@ -10,9 +10,11 @@
 # the runner's cleanup and the kernel messages it caused, go to RESULTS_DIR/<server>/<test>.log.
 # One line "<test>\t<exit code>\t<verdict>\t<seconds>" per test is appended to
 # RESULTS_DIR/<server>/results.tsv as soon as the test ends, so a VM that dies keeps what it did.
-# Verdicts: PASS (0), SKIP (4), TIMEOUT (killed after PER_TEST_TIMEOUT s), FAIL (anything else).
+# Verdicts: PASS (0), SKIP (4), TIMEOUT (killed after PER_TEST_TIMEOUT s), HUNG (killed once every
+# device had been DEAD for 60 s: a server that never exits after STOP_DEV), FAIL (anything else).
 set -u
 results=$1 per_test_timeout=$2 plan=$3
+hung_after=${UBLKIT_KSELFTEST_HUNG_AFTER:-60}
 ref_kublk=${UBLKIT_KSELFTEST_REF_KUBLK:-}
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 unset TMPDIR # the scripts put their files in ./ublktest-dir of the work copy (the guest's tmpfs)
@@ -94,11 +96,39 @@ dstate_stacks() { # kernel stacks of processes in uninterruptible sleep (a hung 
   done
 }
 
-snapshot() { # work: what a timed-out test was doing
-  say "=== kselftest runner: TIMEOUT after ${per_test_timeout}s: state before the kill ==="
+server_threads() { # every thread of the servers (ublkc holders, kublk, node): where each one sleeps
+  local pid t comm
+  for pid in $( { ublkc_holders; for t in /proc/[0-9]*; do read -r comm <"$t/comm" 2>/dev/null && [[ $comm == kublk || $comm == node ]] && echo "${t#/proc/}"; done; } | sort -un); do
+    for t in /proc/"$pid"/task/*; do
+      read -r comm <"$t/comm" 2>/dev/null || continue
+      say "thread $pid/${t##*/} $comm: $(cat "$t/wchan" 2>/dev/null)"
+      head -6 "$t/stack" 2>/dev/null | sed 's/^/    /'
+    done
+  done
+}
+
+snapshot() { # work why: what a timed-out or hung test was doing
+  say "=== kselftest runner: $2: state before the kill ==="
   bounded 15 "${ref_kublk:-$1/kublk}" list | grep -E 'dev id|state|still running' | head -20
   bounded 15 ps -eo pid,ppid,pgid,stat,etimes,wchan:28,comm --sort=pid | awk '$2 != 2 && $1 != 2' | tail -40
   dstate_stacks
+  server_threads | head -150
+}
+
+# "1" when there is at least one ublk device and every one is DEAD (stopped): a server that keeps
+# such a device for long has failed to exit after STOP_DEV, and the test waits for it forever.
+all_dead() {
+  local out
+  out=$(bounded 5 "${ref_kublk:-$1/kublk}" list 2>/dev/null) || return 1
+  local n=$(grep -c '^dev id' <<<"$out") d=$(grep -c 'state DEAD' <<<"$out")
+  ((n > 0 && n == d))
+}
+
+cpu_idle() { # percent of CPU time idle over half a second
+  local a b
+  read -r _ a1 a2 a3 a4 a5 _ </proc/stat; sleep 0.5; read -r _ b1 b2 b3 b4 b5 _ </proc/stat
+  a=$(( (b1 + b2 + b3 + b4 + b5) - (a1 + a2 + a3 + a4 + a5) )); b=$(( (b4 + b5) - (a4 + a5) ))
+  ((a > 0)) && echo $((100 * b / a)) || echo 100
 }
 
 # A test that writes to /dev/ublkbN after the device is gone (fio lays files out, dd creates
@@ -169,16 +199,29 @@ while read -r server work script; do
   : >"$log" # O_APPEND below: the snapshot and the test may write at the same time
   ( cd "$work" && exec setsid "./$script" ) >>"$log" 2>&1 </dev/null &
   pgid=$!
-  start=$SECONDS verdict= rc=
+  start=$SECONDS verdict= rc= dead_since= next_check=$((SECONDS + 10))
   while :; do
     st=$(proc_stat "$pgid" | cut -d' ' -f2)
     if [[ -z $st || $st == Z ]]; then wait "$pgid"; rc=$?; break; fi
     el=$((SECONDS - start))
+    # Every 10 s: devices that all stay DEAD for HUNG_AFTER s mean a server that never exited
+    # after STOP_DEV (the test would only reach the timeout): cut the test short as HUNG.
+    if [[ -z $verdict && $SECONDS -ge $next_check ]]; then
+      next_check=$((SECONDS + 10))
+      if all_dead "$work"; then dead_since=${dead_since:-$SECONDS}; else dead_since=; fi
+      if [[ -n $dead_since && $((SECONDS - dead_since)) -ge $hung_after ]]; then
+        verdict=HUNG
+        snapshot "$work" "HUNG: every device DEAD for ${hung_after}s with the test still waiting" >>"$log" 2>&1
+        kill -TERM -- "-$pgid" 2>/dev/null
+        start=$((SECONDS - per_test_timeout)) # the KILL and unkillable steps below follow as for a timeout
+        continue
+      fi
+    fi
     if [[ -z $verdict && $el -ge $per_test_timeout ]]; then
       verdict=TIMEOUT
-      snapshot "$work" >>"$log" 2>&1
+      snapshot "$work" "TIMEOUT after ${per_test_timeout}s" >>"$log" 2>&1
       kill -TERM -- "-$pgid" 2>/dev/null
-    elif [[ $verdict == TIMEOUT && $el -ge $((per_test_timeout + 10)) ]]; then
+    elif [[ -n $verdict && $el -ge $((per_test_timeout + 10)) ]]; then
       kill -KILL -- "-$pgid" 2>/dev/null
       if [[ $el -ge $((per_test_timeout + 40)) ]]; then
         rc=-1; echo "=== kselftest runner: the script is unkillable; going on ===" >>"$log"; break
@@ -197,6 +240,7 @@ while read -r server work script; do
   {
     say "=== kselftest runner: exit $rc ($verdict) after ${secs}s ==="
     cleanup "$server" "$work"
+    say "=== kselftest runner: after cleanup: CPU idle $(cpu_idle)%, load $(cut -d' ' -f1-3 /proc/loadavg), $(awk '/MemAvailable/ {print int($2/1024)}' /proc/meminfo) MiB available ==="
     say "=== kernel messages during the test ==="
     dmesg 2>/dev/null | tail -n +"$((kmsg_before + 1))"
   } >>"$log" 2>&1

@@ -140,13 +140,13 @@ export function failReason(logFile, verdict = 'FAIL') {
   try { text = fs.readFileSync(logFile, 'utf8'); } catch { return '(no log)'; }
   const own = text.split('=== kselftest runner:')[0];
   const lines = own.split('\n').map((l) => l.trim()).filter((l) => l && !LOG_NOISE.test(l));
-  if (verdict === 'TIMEOUT') {
+  if (verdict === 'TIMEOUT' || verdict === 'HUNG') {
     // guest.sh saved `kublk list` before the kill: summarize the devices' states
-    const snap = (text.split('=== kselftest runner: TIMEOUT')[1] || '').split('=== kselftest runner:')[0];
+    const snap = (text.split(`=== kselftest runner: ${verdict}`)[1] || '').split('=== kselftest runner:')[0];
     const ids = [...snap.matchAll(/dev id (\d+):/g)].map((m) => m[1]);
     const st = [...snap.matchAll(/daemon pid (-?\d+) flags \S+ state (\w+)/g)];
     const devs = ids.map((id, i) => `ublk${id} ${st[i] ? `${st[i][2]} pid ${st[i][1]}` : '?'}`).join(', ');
-    return `timed out; devices then: ${devs || 'none'}; last output: ${lines.filter((l) => !/^\[/.test(l)).pop() || '(none)'}`.slice(0, 200);
+    return `${verdict === 'HUNG' ? 'hung (every device DEAD for 60 s)' : 'timed out'}; devices then: ${devs || 'none'}; last output: ${lines.filter((l) => !/^\[/.test(l)).pop() || '(none)'}`.slice(0, 200);
   }
   const err = lines.find((l) => /error|fail|fault|invalid|not |cannot|can't|timed? ?out|killed|abort|mismatch|bad |unexpected|denied|no such|\bverify\b/i.test(l)
     && !/: \[(PASS|SKIP|FAIL)\]$/.test(l));
@@ -277,10 +277,10 @@ async function main() {
     const v = Object.values(res[s]);
     const c = (x) => v.filter((r) => r.verdict === x).length;
     const secs = v.reduce((a, r) => a + r.seconds, 0);
-    summary[s] = { pass: c('PASS'), skip: c('SKIP'), fail: v.length - c('PASS') - c('SKIP'), timeout: c('TIMEOUT'),
+    summary[s] = { pass: c('PASS'), skip: c('SKIP'), fail: v.length - c('PASS') - c('SKIP'), timeout: c('TIMEOUT'), hung: c('HUNG'),
       notrun: c('NOTRUN'), seconds: Math.round(secs) };
     console.log(`${s}: ${summary[s].pass} pass, ${summary[s].skip} skip, ${summary[s].fail} fail`
-      + `${summary[s].timeout ? ` (${summary[s].timeout} timeout)` : ''}${summary[s].notrun ? ` (${summary[s].notrun} not run)` : ''}`
+      + `${summary[s].timeout ? ` (${summary[s].timeout} timeout)` : ''}${summary[s].hung ? ` (${summary[s].hung} hung)` : ''}${summary[s].notrun ? ` (${summary[s].notrun} not run)` : ''}`
       + ` in ${summary[s].seconds} s`);
   }
   if (!o.report) console.log(`wall time ${wall.toFixed(0)} s (${nvm} VM(s))`);
