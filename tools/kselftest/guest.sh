@@ -11,10 +11,15 @@
 # One line "<test>\t<exit code>\t<verdict>\t<seconds>" per test is appended to
 # RESULTS_DIR/<server>/results.tsv as soon as the test ends, so a VM that dies keeps what it did.
 # Verdicts: PASS (0), SKIP (4), TIMEOUT (killed after PER_TEST_TIMEOUT s), HUNG (killed once every
-# device had been DEAD for 60 s: a server that never exits after STOP_DEV), FAIL (anything else).
+# device had been DEAD for 60 s: a server or `del` that never finishes), FAIL (anything else).
 set -u
 results=$1 per_test_timeout=$2 plan=$3
 hung_after=${UBLKIT_KSELFTEST_HUNG_AFTER:-60}
+# /dev/null is opened once, here. kublk's `del` waits for the daemon's close of /dev/ublkcN with
+# inotify on /dev and a 10 s poll timeout that restarts on every event there; a runner that opened
+# and closed /dev/null (each `2>/dev/null`) every half second kept that wait going for ever when
+# the close it waits for had already happened (10 of 52 kublk tests "hung" so in one full run).
+exec 9<>/dev/null
 ref_kublk=${UBLKIT_KSELFTEST_REF_KUBLK:-}
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 unset TMPDIR # the scripts put their files in ./ublktest-dir of the work copy (the guest's tmpfs)
@@ -26,7 +31,7 @@ say() { printf '%s\n' "$*"; }
 # on the mmap lock of a process stuck in I/O).
 proc_stat() {
   local line rest comm
-  { read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+  { read -r line <"/proc/$1/stat"; } 2>&9 || return 1
   comm=${line#*(}; comm=${comm%)*}; rest=${line##*) }
   set -- "$1" $rest
   printf '%s %s %s %s\n' "$1" "$2" "$3" "${comm// /_}"
@@ -48,7 +53,7 @@ user_pids() {
 ublkc_holders() {
   local f
   for f in /proc/[0-9]*/fd/*; do
-    [[ $(readlink "$f" 2>/dev/null) == /dev/ublkc* ]] && { f=${f#/proc/}; echo "${f%%/*}"; }
+    [[ $(readlink "$f" 2>&9) == /dev/ublkc* ]] && { f=${f#/proc/}; echo "${f%%/*}"; }
   done | sort -u
 }
 
@@ -62,7 +67,7 @@ kill_strays() {
       fio|bpftrace|dd|kublk|node|ublkit|sleep|timeout|mkfs.ext4|mount|umount|sfdisk|udevadm|taskset) ;;
       *) continue ;;
     esac
-    kill -9 "$pid" 2>/dev/null && killed+=("$pid:$comm")
+    kill -9 "$pid" 2>&9 && killed+=("$pid:$comm")
   done < <(user_pids)
   ((${#killed[@]})) && say "killed strays: ${killed[*]}"
 }
@@ -73,10 +78,10 @@ kill_strays() {
 bounded() {
   local secs=$1 pid i out; shift
   out=$(mktemp /run/kselftest-out.XXXXXX)
-  "$@" >"$out" 2>&1 </dev/null &
+  "$@" >"$out" 2>&1 <&9 9>&- &
   pid=$!
   for ((i = 0; i < secs * 2; i++)); do
-    if ! kill -0 "$pid" 2>/dev/null || [[ $(proc_stat "$pid" | cut -d' ' -f2) == Z ]]; then
+    if ! kill -0 "$pid" 2>&9 || [[ $(proc_stat "$pid" | cut -d' ' -f2) == Z ]]; then
       wait "$pid"; cat "$out"; rm -f "$out"; return 0
     fi
     sleep 0.5
@@ -92,17 +97,17 @@ dstate_stacks() { # kernel stacks of processes in uninterruptible sleep (a hung 
     read -r pid st ppid comm < <(proc_stat "${p#/proc/}") || continue
     [[ $st == D ]] || continue
     say "D-state $pid $comm:"
-    head -8 "$p/stack" 2>/dev/null | sed 's/^/    /'
+    head -8 "$p/stack" 2>&9 | sed 's/^/    /'
   done
 }
 
 server_threads() { # every thread of the servers (ublkc holders, kublk, node): where each one sleeps
   local pid t comm
-  for pid in $( { ublkc_holders; for t in /proc/[0-9]*; do read -r comm <"$t/comm" 2>/dev/null && [[ $comm == kublk || $comm == node ]] && echo "${t#/proc/}"; done; } | sort -un); do
+  for pid in $( { ublkc_holders; for t in /proc/[0-9]*; do read -r comm <"$t/comm" 2>&9 && [[ $comm == kublk || $comm == node ]] && echo "${t#/proc/}"; done; } | sort -un); do
     for t in /proc/"$pid"/task/*; do
-      read -r comm <"$t/comm" 2>/dev/null || continue
-      say "thread $pid/${t##*/} $comm: $(cat "$t/wchan" 2>/dev/null)"
-      head -6 "$t/stack" 2>/dev/null | sed 's/^/    /'
+      read -r comm <"$t/comm" 2>&9 || continue
+      say "thread $pid/${t##*/} $comm: $(cat "$t/wchan" 2>&9)"
+      head -6 "$t/stack" 2>&9 | sed 's/^/    /'
     done
   done
 }
@@ -115,11 +120,11 @@ snapshot() { # work why: what a timed-out or hung test was doing
   server_threads | head -150
 }
 
-# "1" when there is at least one ublk device and every one is DEAD (stopped): a server that keeps
-# such a device for long has failed to exit after STOP_DEV, and the test waits for it forever.
+# True when there is at least one ublk device and every one is DEAD (stopped): kept so for long,
+# a server or `del` is stuck and the test waits for it for ever.
 all_dead() {
   local out
-  out=$(bounded 5 "${ref_kublk:-$1/kublk}" list 2>/dev/null) || return 1
+  out=$(bounded 5 "${ref_kublk:-$1/kublk}" list 2>&9) || return 1
   local n=$(grep -c '^dev id' <<<"$out") d=$(grep -c 'state DEAD' <<<"$out")
   ((n > 0 && n == d))
 }
@@ -151,19 +156,19 @@ cleanup() { # server workdir
     pids=$(ublkc_holders)
     say "'$server del -a' still running after 30 s; killing the servers: $(echo $pids)"
     dstate_stacks
-    [[ -n $pids ]] && kill -9 $pids 2>/dev/null
+    [[ -n $pids ]] && kill -9 $pids 2>&9
     sleep 2
   fi
-  left=$(ls /dev/ublkc* 2>/dev/null)
+  left=$(ls /dev/ublkc* 2>&9)
   if [[ -n $left ]]; then
     pids=$(ublkc_holders)
     say "devices left after '$server del -a': $(echo $left); server pids: $(echo $pids)"
-    [[ -n $pids ]] && kill -9 $pids 2>/dev/null
+    [[ -n $pids ]] && kill -9 $pids 2>&9
     sleep 1
     if [[ -n $ref_kublk && -x $ref_kublk ]]; then
       bounded 40 "$ref_kublk" del -a || say "reference 'kublk del -a' still running after 40 s"
     fi
-    left=$(ls /dev/ublkc* 2>/dev/null)
+    left=$(ls /dev/ublkc* 2>&9)
     [[ -n $left ]] && { say "STILL LEFT: $(echo $left)"; dstate_stacks; }
   fi
   kill_strays
@@ -171,7 +176,7 @@ cleanup() { # server workdir
   # mounts: ublk block devices, anything under the work copy, hugetlbfs (shmemzc)
   while read -r m; do
     [[ -n $m ]] || continue
-    umount -l "$m" 2>/dev/null && say "unmounted $m"
+    umount -l "$m" 2>&9 && say "unmounted $m"
   done < <(awk -v w="$work" '$1 ~ /^\/dev\/ublkb/ || index($2, w) == 1 || $3 == "hugetlbfs" {print $2}' /proc/mounts | sort -r)
   [[ $(cat /proc/sys/vm/nr_hugepages) != 0 ]] && echo 0 >/proc/sys/vm/nr_hugepages
   rm -rf "$work/ublktest-dir"
@@ -192,27 +197,27 @@ while read -r server work script; do
     say "[$server] './kublk features' took $(awk -v a="$f0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s (the cost of one CLI call here)"
   fi
   log=$results/$server/$test.log
-  kmsg_before=$(dmesg 2>/dev/null | wc -l)
+  kmsg_before=$(dmesg 2>&9 | wc -l)
   t0=$(now)
   # The script gets its own session (pgid = its pid); polled, and on timeout its whole process
   # group is killed after a snapshot (device states, processes, D-state stacks) goes to the log.
   : >"$log" # O_APPEND below: the snapshot and the test may write at the same time
-  ( cd "$work" && exec setsid "./$script" ) >>"$log" 2>&1 </dev/null &
+  ( cd "$work" && exec setsid "./$script" ) >>"$log" 2>&1 <&9 9>&- &
   pgid=$!
   start=$SECONDS verdict= rc= dead_since= next_check=$((SECONDS + 10))
   while :; do
     st=$(proc_stat "$pgid" | cut -d' ' -f2)
     if [[ -z $st || $st == Z ]]; then wait "$pgid"; rc=$?; break; fi
     el=$((SECONDS - start))
-    # Every 10 s: devices that all stay DEAD for HUNG_AFTER s mean a server that never exited
-    # after STOP_DEV (the test would only reach the timeout): cut the test short as HUNG.
+    # Every 10 s: devices that all stay DEAD for HUNG_AFTER s mean a server or `del` that never ends
+    # (the test would only reach the timeout): cut the test short as HUNG.
     if [[ -z $verdict && $SECONDS -ge $next_check ]]; then
       next_check=$((SECONDS + 10))
       if all_dead "$work"; then dead_since=${dead_since:-$SECONDS}; else dead_since=; fi
       if [[ -n $dead_since && $((SECONDS - dead_since)) -ge $hung_after ]]; then
         verdict=HUNG
         snapshot "$work" "HUNG: every device DEAD for ${hung_after}s with the test still waiting" >>"$log" 2>&1
-        kill -TERM -- "-$pgid" 2>/dev/null
+        kill -TERM -- "-$pgid" 2>&9
         start=$((SECONDS - per_test_timeout)) # the KILL and unkillable steps below follow as for a timeout
         continue
       fi
@@ -220,9 +225,9 @@ while read -r server work script; do
     if [[ -z $verdict && $el -ge $per_test_timeout ]]; then
       verdict=TIMEOUT
       snapshot "$work" "TIMEOUT after ${per_test_timeout}s" >>"$log" 2>&1
-      kill -TERM -- "-$pgid" 2>/dev/null
+      kill -TERM -- "-$pgid" 2>&9
     elif [[ -n $verdict && $el -ge $((per_test_timeout + 10)) ]]; then
-      kill -KILL -- "-$pgid" 2>/dev/null
+      kill -KILL -- "-$pgid" 2>&9
       if [[ $el -ge $((per_test_timeout + 40)) ]]; then
         rc=-1; echo "=== kselftest runner: the script is unkillable; going on ===" >>"$log"; break
       fi
@@ -231,7 +236,7 @@ while read -r server work script; do
   done
   t1=$(now)
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-  kill -9 -- "-$pgid" 2>/dev/null # the test's own background jobs, if any survived
+  kill -9 -- "-$pgid" 2>&9 # the test's own background jobs, if any survived
   if [[ -n $verdict ]]; then :
   elif [[ $rc -eq 0 ]]; then verdict=PASS
   elif [[ $rc -eq 4 ]]; then verdict=SKIP
@@ -242,7 +247,7 @@ while read -r server work script; do
     cleanup "$server" "$work"
     say "=== kselftest runner: after cleanup: CPU idle $(cpu_idle)%, load $(cut -d' ' -f1-3 /proc/loadavg), $(awk '/MemAvailable/ {print int($2/1024)}' /proc/meminfo) MiB available ==="
     say "=== kernel messages during the test ==="
-    dmesg 2>/dev/null | tail -n +"$((kmsg_before + 1))"
+    dmesg 2>&9 | tail -n +"$((kmsg_before + 1))"
   } >>"$log" 2>&1
   printf '%s\t%s\t%s\t%s\n' "$test" "$rc" "$verdict" "$secs" >>"$results/$server/results.tsv"
   printf '[%s] %-14s %-7s %6ss\n' "$server" "$test" "$verdict" "$secs"
