@@ -204,15 +204,16 @@ while read -r server work script; do
   : >"$log" # O_APPEND below: the snapshot and the test may write at the same time
   ( cd "$work" && exec setsid "./$script" ) >>"$log" 2>&1 <&9 9>&- &
   pgid=$!
-  start=$SECONDS verdict= rc= dead_since= next_check=$((SECONDS + 10))
+  start=$SECONDS verdict= rc= dead_since= next_check=$((SECONDS + 20))
   while :; do
     st=$(proc_stat "$pgid" | cut -d' ' -f2)
     if [[ -z $st || $st == Z ]]; then wait "$pgid"; rc=$?; break; fi
     el=$((SECONDS - start))
-    # Every 10 s: devices that all stay DEAD for HUNG_AFTER s mean a server or `del` that never ends
-    # (the test would only reach the timeout): cut the test short as HUNG.
+    # Every 20 s: devices that all stay DEAD for HUNG_AFTER s mean a server or `del` that never ends
+    # (the test would only reach the timeout): cut the test short as HUNG. Not more often: `list`
+    # opens /dev/ublk-control, an event in /dev that restarts kublk del's 10 s wait (see fd 9).
     if [[ -z $verdict && $SECONDS -ge $next_check ]]; then
-      next_check=$((SECONDS + 10))
+      next_check=$((SECONDS + 20))
       if all_dead "$work"; then dead_since=${dead_since:-$SECONDS}; else dead_since=; fi
       if [[ -n $dead_since && $((SECONDS - dead_since)) -ge $hung_after ]]; then
         verdict=HUNG
