@@ -91,6 +91,10 @@ export class QueueEngine {
   // Linked commit per slot: 0 none, else LINK_* bits of what the chain holds and what came back.
   private readonly link: Uint8Array;
   private readonly linkUnreg: Int32Array;
+  // Manual zero copy, linked: the IO moved every byte and the slot was re-armed, but the unregister
+  // behind it posts a CQE only if it fails (which silently cancels the commit): the length to
+  // commit then. 0 once the commit's own CQE (the next request) has come.
+  private readonly unregPending: Uint32Array;
   // User copy by pread/pwrite on /dev/ublkcN, run in one native call per batch (runCopies):
   // 8 u32 per op (see native pcopy), the slot of each, and per slot what to do after its copy.
   private readonly copyOps: Uint32Array;
@@ -130,6 +134,7 @@ export class QueueEngine {
     this.zcRes = new Array(n);
     this.link = new Uint8Array(n);
     this.linkUnreg = new Int32Array(n);
+    this.unregPending = new Uint32Array(n);
     this.copyOps = new Uint32Array(n * 8);
     this.copySlot = new Int32Array(n);
     this.copySnap = new Int32Array(n * 3);
@@ -338,6 +343,7 @@ export class QueueEngine {
           this.link[s] |= LINK_GOT_UNREG;
           return this.linkStep(s);
         }
+        if (this.unregPending[s]) return this.unregFailed(s);
         return this.zcStep(s);
       case K_LCMD:
         // -ECANCELED while the chain is open: an earlier link failed and the commit never ran.
@@ -345,6 +351,7 @@ export class QueueEngine {
           this.link[s] |= LINK_GOT_CANCEL;
           return this.linkStep(s);
         }
+        this.unregPending[s] = 0;
         return this.onCmd(s, res);
       case K_UNREG_LATE:
         return;
@@ -647,7 +654,8 @@ export class QueueEngine {
       if (ioLink) v.setUint8(o + 1, ioLink);
       S.setUserData(v, o, K_ZC_IO + (i << 8), s);
     }
-    if (manual) this.bufCmd(s, U.UBLK_U_IO_UNREGISTER_IO_BUF, linked ? IO.IOSQE_IO_LINK : 0, K_UNREG);
+    // Linked, the unregister posts a CQE only on failure (see linkStep and unregFailed).
+    if (manual) this.bufCmd(s, U.UBLK_U_IO_UNREGISTER_IO_BUF, linked ? IO.IOSQE_IO_LINK | IO.IOSQE_CQE_SKIP_SUCCESS : 0, K_UNREG);
     if (linked) return this.linkedCommit(s, len, manual);
     if (extents.length === 0 && !manual) return this.commit(s, 0);
     this.scheduleFlush();
@@ -695,21 +703,30 @@ export class QueueEngine {
     this.scheduleFlush();
   }
 
-  /** A CQE of a linked chain: decide once what happened to the commit behind it. */
+  /**
+   * A CQE of a linked chain: decide once what happened to the commit behind it. The IO always
+   * posts. If it moved every byte, the rest of the chain runs: the slot is re-armed now, and the
+   * next CQE of the commit is a new request (manual zero copy: unless the unregister fails, see
+   * unregFailed). If not, io_uring cancels the rest with a CQE each (-ECANCELED, as the failed IO
+   * did not skip its own CQE); once those are in, the real outcome is committed.
+   */
   private linkStep(s: number): void {
     const st = this.link[s];
+    if (!(st & LINK_GOT_IO)) return;
     const manual = (st & LINK_MANUAL) !== 0;
-    if (!(st & LINK_GOT_IO) || (manual && !(st & LINK_GOT_UNREG))) return;
     const e = this.zcExtents[s]![0];
     const r = this.zcRes[s]![0];
-    const ran = this.zcErr[s] >= 0 && r === e.length && (!manual || this.linkUnreg[s] >= 0);
-    // Not run: the cancelled commit's CQE is still to come.
-    if (!ran && !(st & LINK_GOT_CANCEL)) return;
+    if (this.zcErr[s] >= 0 && r === e.length) {
+      this.link[s] = 0;
+      this.zcExtents[s] = undefined;
+      this.zcRes[s] = undefined;
+      if (manual) this.unregPending[s] = e.length;
+      return void this.rearm(s);
+    }
+    if ((manual && !(st & LINK_GOT_UNREG)) || !(st & LINK_GOT_CANCEL)) return;
     this.link[s] = 0;
     this.zcExtents[s] = undefined;
     this.zcRes[s] = undefined;
-    // The commit went down behind the IO: the slot is re-armed; its next CQE is a new request.
-    if (ran) return void this.rearm(s);
     // The unregister was cancelled with the commit: the buffer is still in the table.
     if (manual && this.linkUnreg[s] === ECANCELED && this.zcErr[s] >= 0) {
       this.bufCmd(s, U.UBLK_U_IO_UNREGISTER_IO_BUF, 0, K_UNREG_LATE);
@@ -717,6 +734,20 @@ export class QueueEngine {
     if (this.zcErr[s] < 0) return this.commit(s, this.zcErr[s]);
     // Zero bytes done is no progress: the kernel would re-issue the rest forever (spec 5.6).
     this.commit(s, r > 0 ? Math.min(r, e.length) : r === 0 ? EIO : r);
+  }
+
+  /**
+   * The unregister behind a fully done IO failed: it posted (CQE_SKIP_SUCCESS posts failures) and
+   * io_uring cancelled the commit behind it without a CQE. The slot was re-armed too early: take it
+   * back and commit the bytes the IO moved. (A slot already retired by draining is left to the
+   * ring's teardown.)
+   */
+  private unregFailed(s: number): void {
+    const len = this.unregPending[s];
+    this.unregPending[s] = 0;
+    if (this.state[s] !== ARMED) return;
+    this.own(s);
+    this.commit(s, len);
   }
 
   private zcStep(s: number): void {
