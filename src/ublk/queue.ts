@@ -716,17 +716,15 @@ export class QueueEngine {
     const manual = (st & LINK_MANUAL) !== 0;
     const e = this.zcExtents[s]![0];
     const r = this.zcRes[s]![0];
-    if (this.zcErr[s] >= 0 && r === e.length) {
-      this.link[s] = 0;
-      this.zcExtents[s] = undefined;
-      this.zcRes[s] = undefined;
-      if (manual) this.unregPending[s] = e.length;
-      return void this.rearm(s);
-    }
-    if ((manual && !(st & LINK_GOT_UNREG)) || !(st & LINK_GOT_CANCEL)) return;
+    const ran = this.zcErr[s] >= 0 && r === e.length;
+    if (!ran && ((manual && !(st & LINK_GOT_UNREG)) || !(st & LINK_GOT_CANCEL))) return;
     this.link[s] = 0;
     this.zcExtents[s] = undefined;
     this.zcRes[s] = undefined;
+    if (ran) {
+      if (manual) this.unregPending[s] = e.length;
+      return void this.rearm(s);
+    }
     // The unregister was cancelled with the commit: the buffer is still in the table.
     if (manual && this.linkUnreg[s] === ECANCELED && this.zcErr[s] >= 0) {
       this.bufCmd(s, U.UBLK_U_IO_UNREGISTER_IO_BUF, 0, K_UNREG_LATE);
