@@ -22,6 +22,14 @@ const K_LCMD = 8;
 /** A stand-alone UNREGISTER_IO_BUF after a broken linked chain; its CQE needs no handling. */
 const K_UNREG_LATE = 9;
 
+/**
+ * CQEs handled between two io_uring_enter calls. Handling a whole burst before one enter holds
+ * every commit back until the last request of the burst is dispatched, so the client sits idle
+ * while the server works and then the reverse: a ping-pong. Committing every few requests lets the
+ * client's next IO overlap the rest of the burst. Measured in the VM (fio, 1 queue): null -z 1 MiB
+ * read 4.9-5.5 -> 7.8-8.1 GB/s, null 4 KiB randread 132 -> 143-157 MB/s; 4 to 16 all do as well.
+ */
+const REAP_BATCH = 8;
 const EIO = -5;
 const EOPNOTSUPP = -95;
 const ENODEV = -19;
@@ -301,8 +309,8 @@ export class QueueEngine {
     // No eventfd signals while we reap anyway: each would queue a spurious wake-up (epoll, read,
     // an empty pump) for completions this loop has already handled.
     this.ring.notify(false);
-    for (let i = 0; i < 16; i++) {
-      const reaped = this.ring.reap(this.onCqe);
+    for (let i = 0; i < 64; i++) {
+      const reaped = this.ring.reap(this.onCqe, REAP_BATCH);
       const submitted = this.submitBatch();
       if (reaped === 0 && submitted === 0) break;
     }

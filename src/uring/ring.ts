@@ -146,12 +146,12 @@ export class Ring {
     Atomics.store(this.u32, this.cqFlags, on ? f & ~IO.IORING_CQ_EVENTFD_DISABLED : f | IO.IORING_CQ_EVENTFD_DISABLED);
   }
 
-  /** Reaps every available CQE in one pass; returns how many. Ring-owned ops resolve here. */
-  reap(handler: CqeHandler): number {
+  /** Reaps up to `max` available CQEs in one pass; returns how many. Ring-owned ops resolve here. */
+  reap(handler: CqeHandler, max = 0xffffffff): number {
     let head = this.u32[this.cqHead];
     const tail = Atomics.load(this.u32, this.cqTail);
     let count = 0;
-    while (head !== tail) {
+    while (head !== tail && count < max) {
       const w = this.cqes + (head & this.cqMask) * this.cqeWords;
       const lo = this.u32[w];
       const hi = this.u32[w + 1];
