@@ -76,7 +76,10 @@ test('quiesce under a deep read load, 3 devices at once: QUIESCED, then LIVE aga
     for (const d of devs) d.id = addDevice(d.args);
     for (const d of devs) {
       fios.push(spawn('fio', ['--name=qload', `--filename=/dev/ublkb${d.id}`, '--rw=randread', '--ioengine=libaio', '--iodepth=256',
-        '--numjobs=4', '--size=128M', '--runtime=600', '--time_based'], { stdio: 'ignore' }));
+        '--numjobs=4', '--size=128M', '--runtime=600', '--time_based',
+        // Jobs as threads: forked fio jobs run in sessions of their own and outlive a SIGKILL of
+        // the parent, keeping /dev/ublkbN open so that DEL_DEV (which waits for it) never returns.
+        '--thread'], { stdio: 'ignore' }));
     }
     const reads = (id: number) => Number(fs.readFileSync(`/sys/block/ublkb${id}/stat`, 'utf8').trim().split(/\s+/)[0]);
     for (let round = 0; round < 2; round++) {
