@@ -174,17 +174,12 @@ export class QueueEngine {
     // Manual zero copy costs REGISTER + IO + UNREGISTER + COMMIT per request (the fallback too).
     const perIo = cfg.mode === 'zero-copy' || cfg.autoBufRegFallback ? 4 : 2;
     const entries = Math.min(4096, 1 << Math.ceil(Math.log2(Math.max(8, n * perIo))));
-    // DEFER_TASKRUN, as kublk: task work (new requests from ublk, file IO finished by io-wq) waits
-    // on the ring's own list until this thread enters with GETEVENTS, instead of interrupting the
-    // thread for each. Measured in the VM since commits go down every few CQEs (REAP_BATCH): loop
-    // copy 4 KiB randread 77-86 -> 106-110 MiB/s, randwrite 75-78 -> 97-107; 1 MiB jobs alike.
-    // The eventfd still fires when task work is queued; with the TASKRUN flag pump() sees work
-    // that is queued but not yet posted before it goes idle. createRing() drops the flag on
-    // kernels that lack it (COOP_TASKRUN then).
+    // COOP_TASKRUN, not DEFER_TASKRUN: measured in the VM, deferred task work (which then needs an
+    // extra io_uring_enter(GETEVENTS) per wake-up) was no faster for null and slower for loop.
+    // Deferred task run is only safe with the TASKRUN flag: pump() checks it before going idle.
     const extra = cfg.ringFlags ?? 0;
-    const flags = IO.IORING_SETUP_COOP_TASKRUN | IO.IORING_SETUP_SINGLE_ISSUER | IO.IORING_SETUP_DEFER_TASKRUN |
-      IO.IORING_SETUP_TASKRUN_FLAG | extra;
-    this.ring = createRing(entries, flags, entries * 2);
+    const taskrunFlag = extra & IO.IORING_SETUP_DEFER_TASKRUN ? IO.IORING_SETUP_TASKRUN_FLAG : 0;
+    this.ring = createRing(entries, IO.IORING_SETUP_COOP_TASKRUN | IO.IORING_SETUP_SINGLE_ISSUER | extra | taskrunFlag, entries * 2);
     this.deferTaskrun = (this.ring.flags & IO.IORING_SETUP_DEFER_TASKRUN) !== 0;
     try {
       if (cfg.noFixedFd) {
