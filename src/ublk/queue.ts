@@ -817,8 +817,8 @@ export class QueueEngine {
     const v = new DataView(tpl.buffer);
     for (let s = 0; s < this.n; s++) {
       this.encodeIoCmd(v, s * 192, s, U.UBLK_U_IO_COMMIT_AND_FETCH_REQ, 0, K_CMD);
-      this.encodeBufCmd(v, s * 192 + 64, s, U.UBLK_U_IO_REGISTER_IO_BUF, 0, K_REG);
-      this.encodeBufCmd(v, s * 192 + 128, s, U.UBLK_U_IO_UNREGISTER_IO_BUF, 0, K_UNREG);
+      this.encodeBufCmd(v, s * 192 + 64, s, U.UBLK_U_IO_REGISTER_IO_BUF, K_REG);
+      this.encodeBufCmd(v, s * 192 + 128, s, U.UBLK_U_IO_UNREGISTER_IO_BUF, K_UNREG);
     }
     return tpl;
   }
@@ -844,9 +844,9 @@ export class QueueEngine {
     this.queueTemplate(s, op === U.UBLK_U_IO_REGISTER_IO_BUF ? 1 : 2, flags, kind, 0);
   }
 
-  private encodeBufCmd(v: DataView, o: number, s: number, op: number, flags: number, kind: number): void {
+  private encodeBufCmd(v: DataView, o: number, s: number, op: number, kind: number): void {
     S.prepUringCmd(v, o, this.fdRef, op);
-    v.setUint8(o + 1, this.sqeFdFlags | flags);
+    v.setUint8(o + 1, this.sqeFdFlags);
     encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], 0, s);
     S.setUserData(v, o, kind, s);
   }
