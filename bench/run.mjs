@@ -25,6 +25,10 @@ const JOBS = [
   { name: 'randwrite-4k', title: '4 KiB random write, QD64', rw: 'randwrite', bs: '4k', qd: 64 },
   { name: 'read-1m', title: '1 MiB sequential read, QD8', rw: 'read', bs: '1M', qd: 8 },
   { name: 'write-1m', title: '1 MiB sequential write, QD8', rw: 'write', bs: '1M', qd: 8 },
+  // Latency jobs, run only when --jobs names them: one request at a time shows the per-request
+  // round trip (client -> kernel -> server -> backing IO -> commit) that deep queues hide.
+  { name: 'randread-4k-qd1', title: '4 KiB random read, QD1', rw: 'randread', bs: '4k', qd: 1, optIn: true },
+  { name: 'randwrite-4k-qd1', title: '4 KiB random write, QD1', rw: 'randwrite', bs: '4k', qd: 1, optIn: true },
 ];
 const QUEUES = 1;
 const DEPTH = 128;
@@ -37,7 +41,8 @@ const USAGE = `usage: node bench/run.mjs [options]
                      tries); default 0.5, 0 = off
   --wait-budget MIN  total minutes the run may spend on such waits and redos (default 15)
   --only REGEX       systems whose name matches (e.g. 'loop', 'null-(copy|zero)', 'kernel|file')
-  --jobs REGEX       fio jobs whose name matches (${JOBS.map((j) => j.name).join(', ')})
+  --jobs REGEX       fio jobs whose name matches (${JOBS.map((j) => j.name).join(', ')}); the
+                     -qd1 latency jobs run only when named here (e.g. --jobs 'qd1')
   --runtime SEC      measured seconds per fio job (default 3)
   --ramp SEC         fio ramp_time before measuring (default 1)
   --reps N           repetitions, interleaved across systems (default 3)
@@ -127,7 +132,7 @@ function selectSystems(o) {
 }
 
 function selectJobs(o) {
-  if (!o.jobs) return JOBS;
+  if (!o.jobs) return JOBS.filter((j) => !j.optIn);
   const re = new RegExp(o.jobs);
   return JOBS.filter((j) => re.test(j.name));
 }
