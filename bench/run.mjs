@@ -42,7 +42,8 @@ const USAGE = `usage: node bench/run.mjs [options]
   --wait-budget MIN  total minutes the run may spend on such waits and redos (default 15)
   --only REGEX       systems whose name matches (e.g. 'loop', 'null-(copy|zero)', 'kernel|file')
   --jobs REGEX       fio jobs whose name matches (${JOBS.map((j) => j.name).join(', ')}); the
-                     -qd1 latency jobs run only when named here (e.g. --jobs 'qd1')
+                     -qd1 latency jobs run only when the pattern needs their suffix
+                     (--jobs qd1, --jobs randread-4k-qd1)
   --runtime SEC      measured seconds per fio job (default 3)
   --ramp SEC         fio ramp_time before measuring (default 1)
   --reps N           repetitions, interleaved across systems (default 3)
@@ -134,7 +135,8 @@ function selectSystems(o) {
 function selectJobs(o) {
   if (!o.jobs) return JOBS.filter((j) => !j.optIn);
   const re = new RegExp(o.jobs);
-  return JOBS.filter((j) => re.test(j.name));
+  // An opt-in job needs its suffix to match: --jobs randread-4k stays one job, --jobs qd1 picks both.
+  return JOBS.filter((j) => re.test(j.name) && !(j.optIn && re.test(j.name.replace(/-qd1$/, ''))));
 }
 
 /** Seconds a run takes, roughly, under TCG (fio start-up ~0.8 s, device setup ~4 s, boot + prefill ~40 s). */
