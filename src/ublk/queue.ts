@@ -816,9 +816,9 @@ export class QueueEngine {
     const tpl = new Int32Array(this.n * 48);
     const v = new DataView(tpl.buffer);
     for (let s = 0; s < this.n; s++) {
-      this.encodeIoCmd(v, s * 192, s, U.UBLK_U_IO_COMMIT_AND_FETCH_REQ, 0, K_CMD);
-      this.encodeBufCmd(v, s * 192 + 64, s, U.UBLK_U_IO_REGISTER_IO_BUF, K_REG);
-      this.encodeBufCmd(v, s * 192 + 128, s, U.UBLK_U_IO_UNREGISTER_IO_BUF, K_UNREG);
+      this.encodeCmd(v, s * 192, s, U.UBLK_U_IO_COMMIT_AND_FETCH_REQ, 0, K_CMD);
+      this.encodeCmd(v, s * 192 + 64, s, U.UBLK_U_IO_REGISTER_IO_BUF, 0, K_REG);
+      this.encodeCmd(v, s * 192 + 128, s, U.UBLK_U_IO_UNREGISTER_IO_BUF, 0, K_UNREG);
     }
     return tpl;
   }
@@ -844,24 +844,22 @@ export class QueueEngine {
     this.queueTemplate(s, op === U.UBLK_U_IO_REGISTER_IO_BUF ? 1 : 2, flags, kind, 0);
   }
 
-  private encodeBufCmd(v: DataView, o: number, s: number, op: number, kind: number): void {
-    S.prepUringCmd(v, o, this.fdRef, op);
-    v.setUint8(o + 1, this.sqeFdFlags);
-    encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], 0, s);
-    S.setUserData(v, o, kind, s);
-  }
-
   private ioCmd(s: number, op: number, result: number, kind = K_CMD): void {
     if (op === U.UBLK_U_IO_COMMIT_AND_FETCH_REQ) return this.queueTemplate(s, 0, 0, kind, result);
-    this.encodeIoCmd(this.ring.sqes, this.ring.get(), s, op, result, kind);
+    this.encodeCmd(this.ring.sqes, this.ring.get(), s, op, result, kind);
   }
 
-  private encodeIoCmd(v: DataView, o: number, s: number, op: number, result: number, kind: number): void {
+  /**
+   * One ublk io command of slot s. The io_cmd's addr is the buffer index for REGISTER/UNREGISTER
+   * (index s) and the slot buffer in the copy modes; with auto buffer registration the index rides
+   * in sqe->addr on every FETCH and COMMIT (not NEED_GET_DATA, not the buffer commands).
+   */
+  private encodeCmd(v: DataView, o: number, s: number, op: number, result: number, kind: number): void {
+    const bufOp = op === U.UBLK_U_IO_REGISTER_IO_BUF || op === U.UBLK_U_IO_UNREGISTER_IO_BUF;
     S.prepUringCmd(v, o, this.fdRef, op);
     v.setUint8(o + 1, this.sqeFdFlags);
-    encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], result, this.copyAddr ? this.bufAddr[s] : 0);
-    // Auto buffer registration: the index rides in sqe->addr on every FETCH and COMMIT.
-    if (this.cfg.mode === 'auto-buf-reg' && op !== U.UBLK_U_IO_NEED_GET_DATA) {
+    encodeIoCmd(v, o + 48, this.qid[s], this.tag[s], result, bufOp ? s : this.copyAddr ? this.bufAddr[s] : 0);
+    if (this.cfg.mode === 'auto-buf-reg' && !bufOp && op !== U.UBLK_U_IO_NEED_GET_DATA) {
       v.setUint32(o + 16, this.autoIndex(s) | (this.cfg.autoBufRegFallback ? U.UBLK_AUTO_BUF_REG_FALLBACK << 16 : 0), true);
     }
     S.setUserData(v, o, kind, s);
