@@ -31,6 +31,13 @@ const K_UNREG_LATE = 9;
  */
 const REAP_BATCH = 8;
 const RESOLVED = Promise.resolve();
+/** Per-slot SQE templates (see `tpl`), in this order, one 64-byte SQE (16 words) each. */
+const TPL_COMMIT = 0;
+const TPL_REG = 1;
+const TPL_UNREG = 2;
+const TPL_OPS = [U.UBLK_U_IO_COMMIT_AND_FETCH_REQ, U.UBLK_U_IO_REGISTER_IO_BUF, U.UBLK_U_IO_UNREGISTER_IO_BUF];
+const TPL_KINDS = [K_CMD, K_REG, K_UNREG];
+const SQE_WORDS = 16;
 const EIO = -5;
 const EOPNOTSUPP = -95;
 const ENODEV = -19;
@@ -813,18 +820,18 @@ export class QueueEngine {
 
   /** Encodes each slot's COMMIT_AND_FETCH, REGISTER and UNREGISTER SQEs once (see `tpl`). */
   private encodeTemplates(): Int32Array {
-    const tpl = new Int32Array(this.n * 48);
+    const tpl = new Int32Array(this.n * TPL_OPS.length * SQE_WORDS);
     const v = new DataView(tpl.buffer);
     for (let s = 0; s < this.n; s++) {
-      this.encodeCmd(v, s * 192, s, U.UBLK_U_IO_COMMIT_AND_FETCH_REQ, 0, K_CMD);
-      this.encodeCmd(v, s * 192 + 64, s, U.UBLK_U_IO_REGISTER_IO_BUF, 0, K_REG);
-      this.encodeCmd(v, s * 192 + 128, s, U.UBLK_U_IO_UNREGISTER_IO_BUF, 0, K_UNREG);
+      for (let t = 0; t < TPL_OPS.length; t++) {
+        this.encodeCmd(v, (s * TPL_OPS.length + t) * SQE_WORDS * 4, s, TPL_OPS[t], 0, TPL_KINDS[t]);
+      }
     }
     return tpl;
   }
 
   /**
-   * Queues template `which` (0 commit, 1 register, 2 unregister) of slot s with its SQE flags,
+   * Queues template `which` (TPL_COMMIT, TPL_REG, TPL_UNREG) of slot s with its SQE flags,
    * user_data kind and (commit) result patched in. Word 0 holds opcode | flags << 8, words 8-9
    * user_data (slot, kind), word 13 the ublksrv_io_cmd result.
    */
@@ -832,8 +839,8 @@ export class QueueEngine {
     const o = (this.ring.sqeSize === 64 ? this.ring.getRaw() : this.ring.get()) >> 2;
     const w = this.sqw;
     const t = this.tpl;
-    const b = s * 48 + which * 16;
-    for (let i = 0; i < 16; i++) w[o + i] = t[b + i];
+    const b = (s * TPL_OPS.length + which) * SQE_WORDS;
+    for (let i = 0; i < SQE_WORDS; i++) w[o + i] = t[b + i];
     w[o] = (t[b] & ~0xff00) | ((this.sqeFdFlags | sqeFlags) << 8);
     w[o + 9] = kind;
     w[o + 13] = result;
@@ -841,11 +848,11 @@ export class QueueEngine {
 
   /** REGISTER_IO_BUF / UNREGISTER_IO_BUF of slot s at buffer index s. */
   private bufCmd(s: number, op: number, flags: number, kind: number): void {
-    this.queueTemplate(s, op === U.UBLK_U_IO_REGISTER_IO_BUF ? 1 : 2, flags, kind, 0);
+    this.queueTemplate(s, op === U.UBLK_U_IO_REGISTER_IO_BUF ? TPL_REG : TPL_UNREG, flags, kind, 0);
   }
 
   private ioCmd(s: number, op: number, result: number, kind = K_CMD): void {
-    if (op === U.UBLK_U_IO_COMMIT_AND_FETCH_REQ) return this.queueTemplate(s, 0, 0, kind, result);
+    if (op === U.UBLK_U_IO_COMMIT_AND_FETCH_REQ) return this.queueTemplate(s, TPL_COMMIT, 0, kind, result);
     this.encodeCmd(this.ring.sqes, this.ring.get(), s, op, result, kind);
   }
 
