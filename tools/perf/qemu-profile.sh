@@ -30,19 +30,21 @@ watch_marks() {
     if [ -z "$line" ]; then sleep 0.1; continue; fi
     done=$((done + 1))
     read -r name secs <<<"$line"
-    pid=$(pgrep -n -f qemu-system || true)
+    pid=$(pgrep -n -P "$runner" -f qemu-system || true)
     [ -n "$pid" ] || continue
     perf record -F $hz -p "$pid" -o "$out/$name.data" -- sleep "${secs:-4}" >/dev/null 2>&1 || true
     echo "$name ${secs:-4}" >> "$out/windows"
   done
 }
 : > "$out/windows"
+
+node "$here/tools/vm/run.mjs" --share "$out" -- "$@" &
+runner=$!
 watch_marks &
 watcher=$!
 trap 'kill $watcher 2>/dev/null || true' EXIT
-
 status=0
-node "$here/tools/vm/run.mjs" --share "$out" -- "$@" || status=$?
+wait $runner || status=$?
 sleep 1
 kill $watcher 2>/dev/null || true
 
