@@ -36,7 +36,6 @@ const TPL_COMMIT = 0;
 const TPL_REG = 1;
 const TPL_UNREG = 2;
 const TPL_OPS = [U.UBLK_U_IO_COMMIT_AND_FETCH_REQ, U.UBLK_U_IO_REGISTER_IO_BUF, U.UBLK_U_IO_UNREGISTER_IO_BUF];
-const TPL_KINDS = [K_CMD, K_REG, K_UNREG];
 const SQE_WORDS = 16;
 const EIO = -5;
 const EOPNOTSUPP = -95;
@@ -824,7 +823,8 @@ export class QueueEngine {
     const v = new DataView(tpl.buffer);
     for (let s = 0; s < this.n; s++) {
       for (let t = 0; t < TPL_OPS.length; t++) {
-        this.encodeCmd(v, (s * TPL_OPS.length + t) * SQE_WORDS * 4, s, TPL_OPS[t], 0, TPL_KINDS[t]);
+        // Kind 0: queueTemplate patches the user_data kind in on every use.
+        this.encodeCmd(v, (s * TPL_OPS.length + t) * SQE_WORDS * 4, s, TPL_OPS[t], 0, 0);
       }
     }
     return tpl;

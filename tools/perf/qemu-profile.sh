@@ -53,7 +53,8 @@ while read -r name secs; do
   f="$out/$name.data"
   [ -s "$f" ] || continue
   n=$(perf script -i "$f" 2>/dev/null | wc -l)
-  share() { perf report -i "$f" --no-children --sort sym --stdio 2>/dev/null | awk -v re="$1" '$0 ~ re { s += $1 } END { printf "%.1f%%", s }'; }
+  report=$(perf report -i "$f" --no-children --sort sym --stdio 2>/dev/null)
+  share() { awk -v re="$1" '$0 ~ re { s += $1 } END { printf "%.1f%%", s }' <<<"$report"; }
   printf '%-16s %8.2f %10s %10s\n' "$name" "$(awk -v n="$n" -v hz=$hz -v s="$secs" 'BEGIN { print n / (hz * s) }')" \
     "$(share 'qht_lookup|tb_htable_lookup')" "$(share 'tlb_set_page|tlb_fill|probe_access|translate_for_iotlb|flush_jmp_cache')"
 done < "$out/windows"
