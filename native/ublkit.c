@@ -1,5 +1,5 @@
 /* ublkit native addon: the thinnest layer over the Linux syscalls Node cannot
- * make itself (io_uring_setup/enter/register, mmap, ioctl, statx, eventfd
+ * make itself (io_uring_setup/enter/register, mmap, ioctl, statx, CPU affinity, eventfd
  * polling). It knows nothing of ublk and builds no SQE: TypeScript reads and
  * writes the mmapped rings through typed arrays. Plain Node-API, context-aware:
  * per-env instance data, and an env cleanup hook that stops pollers and closes
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -442,6 +443,19 @@ static napi_value Eventfd(napi_env env, napi_callback_info info) {
   return num(env, fd);
 }
 
+/* pinThread(cpu) -> 0 | -errno: binds the calling thread to one CPU (threads it starts later, such
+ * as its io_uring's io-wq workers, inherit the mask). */
+static napi_value PinThread(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int64_t cpu;
+  if (!get_i64(env, argv[0], &cpu)) return NULL;
+  if (cpu < 0 || cpu >= CPU_SETSIZE) return num(env, -EINVAL);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET((int)cpu, &set);
+  return num(env, sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0);
+}
+
 static napi_value Close(napi_env env, napi_callback_info info) {
   ARGS(1);
   int64_t fd;
@@ -537,6 +551,7 @@ NAPI_MODULE_INIT() {
     {"watch", Watch}, {"watchRef", WatchRef}, {"unwatch", Unwatch},
     {"close", Close}, {"ioctl64", Ioctl64}, {"ioctlInt", IoctlInt},
     {"statxDio", StatxDio}, {"gettid", Gettid}, {"pcopy", Pcopy},
+    {"pinThread", PinThread},
   };
   static const struct { const char *name; double v; } consts[] = {
     {"IORING_OFF_SQ_RING", (double)IORING_OFF_SQ_RING},

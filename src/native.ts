@@ -38,6 +38,8 @@ export interface NativeAddon {
   ioctlInt(fd: number, request: number): number;
   statxDio(path: string): { memAlign: number; offsetAlign: number; blksize: number; size: bigint; mode: number };
   gettid(): number;
+  /** Binds the calling thread to one CPU; 0 or -errno. */
+  pinThread(cpu: number): number;
   constants: Record<string, number>;
 }
 

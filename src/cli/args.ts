@@ -27,6 +27,8 @@ export interface CliArgs {
   size?: string;
   mode?: string;
   noAutoPartScan: boolean;
+  /** Leave serving threads unbound (default: each queue's thread on its queue's first CPU, as kublk). */
+  noPin: boolean;
   debugMask?: number;
   maxIoBufBytes?: number;
   metadataSize?: number;
@@ -53,7 +55,7 @@ const LONG: Record<string, [keyof CliArgs, Kind]> = {
   batch: ['batch', 'flag'], nthreads: ['nthreads', 'int'], per_io_tasks: ['perIoTasks', 'flag'],
   no_ublk_fixed_fd: ['noUblkFixedFd', 'flag'], foreground: ['foreground', 'flag'], quiet: ['quiet', 'flag'],
   json: ['json', 'flag'], safe: ['safe', 'flag'], size: ['size', 'str'], mode: ['mode', 'str'],
-  no_auto_part_scan: ['noAutoPartScan', 'flag'], debug_mask: ['debugMask', 'int'],
+  no_auto_part_scan: ['noAutoPartScan', 'flag'], no_pin: ['noPin', 'flag'], debug_mask: ['debugMask', 'int'],
   max_io_buf_bytes: ['maxIoBufBytes', 'int'],
   metadata_size: ['metadataSize', 'int'], pi_offset: ['piOffset', 'int'], csum_type: ['csumType', 'str'],
   tag_size: ['tagSize', 'int'], integrity_capable: ['integrityCapable', 'flag'], integrity_reftag: ['integrityReftag', 'flag'],
@@ -76,7 +78,7 @@ export function parseArgs(argv: string[]): CliArgs {
     command: argv[0], number: -1, all: false, zeroCopy: false, autoZc: false, autoZcFallback: false,
     userCopy: false, getData: false, recovery: 0, recoveryFailIo: 0, recoveryReissue: 0, batch: false,
     perIoTasks: false, noUblkFixedFd: false, foreground: false, quiet: false, json: false, safe: false,
-    noAutoPartScan: false, files: [], targetOpts: {},
+    noAutoPartScan: false, noPin: false, files: [], targetOpts: {},
   };
   const rest = argv.slice(1);
   for (let i = 0; i < rest.length; i++) {

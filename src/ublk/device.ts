@@ -58,6 +58,13 @@ export interface DeviceOptions {
    * other work keeps the default (false).
    */
   serveInCallingThread?: boolean;
+  /**
+   * When every serving thread serves one queue (threads = queues), bind thread i to the first CPU
+   * of queue i's affinity (GET_QUEUE_AFFINITY), as kublk does; threads serving several queues or
+   * slots of several queues stay unbound. Default false: a library caller's own thread is left
+   * alone. The CLI's daemon turns it on (`--no_pin` off).
+   */
+  pinThreads?: boolean;
 }
 
 const DEFAULT_MAX_IO = 1 << 20;
@@ -271,21 +278,24 @@ async function attach(
     };
     const slots = range(info.nrHwQueues).flatMap((q) => range(info.queueDepth).map((t) => [q, t] as [number, number]));
     const threads = opts.threads ?? (local.spec ? info.nrHwQueues : 1);
+    // kublk's rule: threads tied 1:1 to queues run on their queue's first CPU.
+    const nThreads = threads <= 1 ? 1 : opts.perIoTasks ? Math.min(threads, slots.length) : Math.min(threads, info.nrHwQueues);
+    const cpus = opts.pinThreads && nThreads === info.nrHwQueues ? await firstCpus(ctrl, devId, nThreads) : [];
     if (threads <= 1) {
-      closed = (await serveHere(local.target, engineCfg, slots)).done;
+      closed = (await serveHere(local.target, { ...engineCfg, cpu: cpus[0] }, slots)).done;
     } else {
       // Default: whole queues per thread; per-IO tasks: slot k = qid*depth+tag to thread k % n.
-      const nt = opts.perIoTasks ? Math.min(threads, slots.length) : Math.min(threads, info.nrHwQueues);
+      const nt = nThreads;
       const groups = range(nt).map((i) => slots.filter(([q, t], k) => (opts.perIoTasks ? k : q) % nt === i));
       if (opts.serveInCallingThread) {
         const [here, workers] = await Promise.all([
-          serveHere(local.target, engineCfg, groups[0], 0),
-          serveInWorkers(local.spec!, local.config, engineCfg, groups.slice(1), 1),
+          serveHere(local.target, { ...engineCfg, cpu: cpus[0] }, groups[0], 0),
+          serveInWorkers(local.spec!, local.config, engineCfg, groups.slice(1), 1, cpus.slice(1)),
         ]);
         closed = Promise.all([here.done, workers.done]).then(() => {});
       } else {
         await local.target.close?.();
-        closed = (await serveInWorkers(local.spec!, local.config, engineCfg, groups, 0)).done;
+        closed = (await serveInWorkers(local.spec!, local.config, engineCfg, groups, 0, cpus)).done;
       }
     }
     await go();
@@ -316,6 +326,13 @@ async function registerShmem(ctrl: Control, devId: number, sh: { path: string; r
   return index;
 }
 
+/** The first CPU of each of queues 0..n-1 (undefined where the kernel reports none). */
+async function firstCpus(ctrl: Control, devId: number, n: number): Promise<Array<number | undefined>> {
+  const out: Array<number | undefined> = [];
+  for (let q = 0; q < n; q++) out.push((await ctrl.getQueueAffinity(devId, q))[0]);
+  return out;
+}
+
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
@@ -338,11 +355,12 @@ function workerUrl(): URL {
 
 async function serveInWorkers(
   spec: TargetSpec, config: unknown, cfg: EngineBase, groups: Array<Array<[number, number]>>, firstThread: number,
+  cpus: Array<number | undefined> = [],
 ): Promise<{ done: Promise<void> }> {
   const url = workerUrl();
   const workers = groups.map((slots, i) => {
     const queues = [...new Set(slots.map((s) => s[0]))];
-    const init: WorkerInit = { spec: { module: spec.module, config }, engine: { ...cfg, slots }, thread: firstThread + i, queues };
+    const init: WorkerInit = { spec: { module: spec.module, config }, engine: { ...cfg, slots, cpu: cpus[i] }, thread: firstThread + i, queues };
     return new Worker(url, { workerData: init });
   });
   const finished = workers.map((w) => new Promise<void>((resolve) => {

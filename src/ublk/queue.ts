@@ -71,6 +71,11 @@ export interface EngineConfig {
   dieDuringFetch?: boolean;
   /** Extra io_uring setup flags. */
   ringFlags?: number;
+  /**
+   * Bind the serving thread to this CPU before its ring exists (as kublk binds each queue thread
+   * to the first CPU of its queue), so the ring's io-wq workers start there too.
+   */
+  cpu?: number;
   onError?: (err: Error) => void;
 }
 
@@ -168,6 +173,10 @@ export class QueueEngine {
     this.xRead = new Uint8Array(n);
     this.live = n;
     this.done = new Promise((r) => (this.resolveDone = r));
+    if (cfg.cpu !== undefined) {
+      const r = native().pinThread(cfg.cpu);
+      if (r < 0) cfg.onError?.(new Error(`cannot bind the serving thread to CPU ${cfg.cpu} (errno ${-r}); it runs unbound`));
+    }
     cfg.slots.forEach(([q, t], i) => {
       this.qid[i] = q;
       this.tag[i] = t;

@@ -48,6 +48,31 @@ test('two devices at once, then del -a', { skip }, () => {
   assert.deepEqual(ublkNodes().filter((n) => n !== 'ublk-control'), []);
 });
 
+const cpusAllowed = (statusFile: string): string => /Cpus_allowed_list:\s*(\S+)/.exec(fs.readFileSync(statusFile, 'utf8'))![1];
+
+test('each queue thread runs on its queue\'s first CPU, as kublk\'s; --no_pin leaves every thread unbound', {
+  skip: skip ?? (os.cpus().length < 2 ? 'needs two CPUs' : undefined),
+}, () => {
+  const mine = cpusAllowed('/proc/self/status');
+  for (const pin of [true, false]) {
+    const id = addDevice(['-t', 'null', '-q', '2', ...(pin ? [] : ['--no_pin'])]);
+    try {
+      const first = [...cli(['list', '-n', String(id)]).stdout.matchAll(/queue (\d+): affinity\((\d+)/g)].map((m) => m[2]);
+      assert.equal(first.length, 2);
+      const pid = listJson(id).pid;
+      const threads = fs.readdirSync(`/proc/${pid}/task`).map((t) => cpusAllowed(`/proc/${pid}/task/${t}/status`));
+      if (pin) {
+        assert.equal(cpusAllowed(`/proc/${pid}/status`), first[0], 'the daemon thread serves queue 0 on its CPU');
+        assert.ok(threads.includes(first[1]), `a thread serves queue 1 on CPU ${first[1]}: ${threads.join(' ')}`);
+      } else {
+        assert.deepEqual([...new Set(threads)], [mine], 'no thread bound');
+      }
+    } finally {
+      delDevice(id);
+    }
+  }
+});
+
 test('features prints the kernel bits ublkit implements, kublk format', { skip }, () => {
   const r = cli(['features']);
   assert.equal(r.status, 0);

@@ -67,6 +67,8 @@ export function deviceOptions(a: CliArgs): DeviceOptions {
     dieDuringFetch: a.type === 'fault_inject' && Number(a.targetOpts.die_during_fetch ?? 0) > 0,
     // The daemon (and --foreground) does nothing but serve: its own thread takes the first group.
     serveInCallingThread: true,
+    // As kublk: a thread per queue runs on its queue's first CPU (and so do its io-wq workers).
+    pinThreads: !a.noPin,
   };
 }
 
