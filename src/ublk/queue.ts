@@ -21,6 +21,8 @@ const K_UNREG = 4;
 const K_LCMD = 8;
 /** A stand-alone UNREGISTER_IO_BUF after a broken linked chain; its CQE needs no handling. */
 const K_UNREG_LATE = 9;
+/** NEED_GET_DATA at the head of a linked chain (see getDataChain); posts only if it fails. */
+const K_GD = 10;
 
 /**
  * CQEs handled between two io_uring_enter calls. Handling a whole burst before one enter holds
@@ -393,6 +395,11 @@ export class QueueEngine {
         return this.onCmd(s, res);
       case K_UNREG_LATE:
         return;
+      case K_GD:
+        // The data never arrived: io_uring cancelled the write and commit behind it without CQEs.
+        this.link[s] = 0;
+        this.zcExtents[s] = undefined;
+        return this.commit(s, res < 0 ? res : EIO);
       case K_PREP:
       case K_FETCH:
       case K_COMMIT:
@@ -407,6 +414,7 @@ export class QueueEngine {
     }
     if (res === U.UBLK_IO_RES_NEED_GET_DATA) {
       this.own(s);
+      if (this.directCopy && this.getDataChain(s)) return;
       return this.ioCmd(s, U.UBLK_U_IO_NEED_GET_DATA, 0);
     }
     if (res !== ENODEV && res !== ECANCELED) {
@@ -714,8 +722,27 @@ export class QueueEngine {
    * (the kernel copies between that buffer and the request around it). Completions come back as
    * K_ZC_IO and commit the exact prefix done, as in zero copy.
    */
-  private directStart(s: number, off: number, len: number, isRead: boolean): void {
+  /**
+   * Get-data WRITE to a pass-through file target: the descriptor already holds the write's offset
+   * and length, so NEED_GET_DATA, the file write and the commit go down as one linked chain in one
+   * enter instead of waiting a round trip for the data. Only a chain that can link its commit
+   * (one extent, see canLink); false leaves the request to the plain NEED_GET_DATA path.
+   */
+  private getDataChain(s: number): boolean {
+    const d = this.desc[this.qid[s]];
+    const w = this.tag[s] * 6;
+    const opFlags = d[w];
+    if ((opFlags & 0xff) !== U.UBLK_IO_OP_WRITE || opFlags & U.UBLK_IO_F_FUA) return false;
+    const len = d[w + 1] * 512;
+    const off = (d[w + 2] + d[w + 3] * 0x100000000) * 512;
     const extents = this.cfg.target.route!.call(this.cfg.target, off, len);
+    if (!this.canLink(extents, len) || extents[0].fd < 0) return false;
+    this.directStart(s, off, len, false, extents);
+    return true;
+  }
+
+  private directStart(s: number, off: number, len: number, isRead: boolean, gdExtents?: Extent[]): void {
+    const extents = gdExtents ?? this.cfg.target.route!.call(this.cfg.target, off, len);
     this.zcExtents[s] = extents;
     this.resetRes(s, extents.length);
     this.zcErr[s] = 0;
@@ -724,9 +751,16 @@ export class QueueEngine {
     this.xRead[s] = isRead ? 1 : 0;
     // A user-copy READ must copy out before committing: never link its commit.
     const linked = this.canLink(extents, len) && !(isRead && this.cfg.mode === 'user-copy');
-    this.ring.reserve(extents.length + (linked ? 1 : 0));
+    this.ring.reserve(extents.length + (linked ? 1 : 0) + (gdExtents ? 1 : 0));
     const v = this.ring.sqes;
     const base = this.bufAddr[s];
+    if (gdExtents) {
+      // NEED_GET_DATA completes inline once the data is in the slot buffer; it skips its CQE on
+      // success, and if it fails the rest of the chain is cancelled without CQEs (see K_GD).
+      const o = this.ring.get();
+      this.encodeCmd(v, o, s, U.UBLK_U_IO_NEED_GET_DATA, 0, K_GD);
+      v.setUint8(o + 1, this.sqeFdFlags | IO.IOSQE_IO_LINK | IO.IOSQE_CQE_SKIP_SUCCESS);
+    }
     for (let i = 0; i < extents.length; i++) {
       const e = extents[i];
       const o = this.ring.get();
