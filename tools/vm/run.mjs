@@ -230,6 +230,8 @@ export async function runInVm(cmd, opts = {}) {
     ...shares.flatMap((d, i) => [
       '-fsdev', `local,id=sh${i},path=${d.replace(/,/g, ',,')},security_model=none,multidevs=remap`,
       '-device', `virtio-9p-pci,fsdev=sh${i},mount_tag=share${i}`]),
+    // Diagnostics only (README): raw QEMU arguments, e.g. a monitor socket for `info jit`.
+    ...(process.env.UBLKIT_VM_QEMU_ARGS ? process.env.UBLKIT_VM_QEMU_ARGS.split(/\s+/).filter(Boolean) : []),
   ];
   log(opts, `kernel ${kernel.kver}, initrd ${initrd}, job ${jobDir}`);
   log(opts, `${QEMU} ${args.map((a) => (/^[\w.,=:/+-]+$/.test(a) ? a : sh(a))).join(' ')}`);
