@@ -718,11 +718,6 @@ export class QueueEngine {
   }
 
   /**
-   * Copy modes, pass-through target: READ/WRITE each extent between the file and the slot buffer
-   * (the kernel copies between that buffer and the request around it). Completions come back as
-   * K_ZC_IO and commit the exact prefix done, as in zero copy.
-   */
-  /**
    * Get-data WRITE to a pass-through file target: the descriptor already holds the write's offset
    * and length, so NEED_GET_DATA, the file write and the commit go down as one linked chain in one
    * enter instead of waiting a round trip for the data. Only a chain that can link its commit
@@ -735,12 +730,23 @@ export class QueueEngine {
     if ((opFlags & 0xff) !== U.UBLK_IO_OP_WRITE || opFlags & U.UBLK_IO_F_FUA) return false;
     const len = d[w + 1] * 512;
     const off = (d[w + 2] + d[w + 3] * 0x100000000) * 512;
-    const extents = this.cfg.target.route!.call(this.cfg.target, off, len);
+    let extents: Extent[];
+    try {
+      extents = this.cfg.target.route!.call(this.cfg.target, off, len);
+    } catch {
+      return false; // dispatch() meets the error again and commits it
+    }
     if (!this.canLink(extents, len) || extents[0].fd < 0) return false;
     this.directStart(s, off, len, false, extents);
     return true;
   }
 
+  /**
+   * Copy modes, pass-through target: READ/WRITE each extent between the file and the slot buffer
+   * (the kernel copies between that buffer and the request around it). Completions come back as
+   * K_ZC_IO and commit the exact prefix done, as in zero copy. With `gdExtents` (getDataChain)
+   * NEED_GET_DATA heads the chain.
+   */
   private directStart(s: number, off: number, len: number, isRead: boolean, gdExtents?: Extent[]): void {
     const extents = gdExtents ?? this.cfg.target.route!.call(this.cfg.target, off, len);
     this.zcExtents[s] = extents;
