@@ -59,9 +59,9 @@ export interface DeviceOptions {
    */
   serveInCallingThread?: boolean;
   /**
-   * When every serving thread serves one queue (threads = queues), bind thread i to the first CPU
-   * of queue i's affinity (GET_QUEUE_AFFINITY), as kublk does; threads serving several queues or
-   * slots of several queues stay unbound. Default false: a library caller's own thread is left
+   * When there are as many serving threads as queues, bind thread i to the first CPU of queue i's
+   * affinity (GET_QUEUE_AFFINITY), as kublk does (with --per_io_tasks too); other thread counts
+   * stay unbound. Default false: a library caller's own thread is left
    * alone. The CLI's daemon turns it on (`--no_pin` off).
    */
   pinThreads?: boolean;
@@ -278,14 +278,13 @@ async function attach(
     };
     const slots = range(info.nrHwQueues).flatMap((q) => range(info.queueDepth).map((t) => [q, t] as [number, number]));
     const threads = opts.threads ?? (local.spec ? info.nrHwQueues : 1);
-    // kublk's rule: threads tied 1:1 to queues run on their queue's first CPU.
-    const nThreads = threads <= 1 ? 1 : opts.perIoTasks ? Math.min(threads, slots.length) : Math.min(threads, info.nrHwQueues);
-    const cpus = opts.pinThreads && nThreads === info.nrHwQueues ? await firstCpus(ctrl, devId, nThreads) : [];
+    // Default: whole queues per thread; per-IO tasks: slot k = qid*depth+tag to thread k % nt.
+    const nt = threads <= 1 ? 1 : opts.perIoTasks ? Math.min(threads, slots.length) : Math.min(threads, info.nrHwQueues);
+    // kublk's rule: as many threads as queues, thread i on queue i's first CPU.
+    const cpus = opts.pinThreads && nt === info.nrHwQueues ? await firstCpus(ctrl, devId, nt) : [];
     if (threads <= 1) {
       closed = (await serveHere(local.target, { ...engineCfg, cpu: cpus[0] }, slots)).done;
     } else {
-      // Default: whole queues per thread; per-IO tasks: slot k = qid*depth+tag to thread k % n.
-      const nt = nThreads;
       const groups = range(nt).map((i) => slots.filter(([q, t], k) => (opts.perIoTasks ? k : q) % nt === i));
       if (opts.serveInCallingThread) {
         const [here, workers] = await Promise.all([
