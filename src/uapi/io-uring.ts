@@ -37,12 +37,15 @@ export const IORING_SETUP_DEFER_TASKRUN = 1 << 13;
 export const IORING_ENTER_GETEVENTS = 1 << 0;
 
 /** sq_ring->flags: task work is pending (rings set up with IORING_SETUP_TASKRUN_FLAG). */
+export const IORING_SQ_CQ_OVERFLOW = 1 << 1;
 export const IORING_SQ_TASKRUN = 1 << 2;
 
 /** cq_ring->flags: the application may set it to stop eventfd notifications. */
 export const IORING_CQ_EVENTFD_DISABLED = 1 << 0;
 
 export const IORING_FSYNC_DATASYNC = 1 << 0;
+/** rw_flags of a READ/WRITE SQE: the write is durable when it completes, as pwritev2(RWF_DSYNC). */
+export const RWF_DSYNC = 0x2;
 export const IORING_NOP_INJECT_RESULT = 1 << 0;
 export const IORING_NOP_FIXED_BUFFER = 1 << 3;
 export const IORING_URING_CMD_MULTISHOT = 1 << 1;

@@ -21,8 +21,6 @@ const K_UNREG = 4;
 const K_LCMD = 8;
 /** A stand-alone UNREGISTER_IO_BUF after a broken linked chain; its CQE needs no handling. */
 const K_UNREG_LATE = 9;
-/** NEED_GET_DATA at the head of a linked chain (see getDataChain); posts only if it fails. */
-const K_GD = 10;
 
 /**
  * CQEs handled between two io_uring_enter calls. Handling a whole burst before one enter holds
@@ -124,11 +122,17 @@ export class QueueEngine {
   private readonly copySnap: Int32Array;
   private readonly ucAt: Uint32Array;
   private nCopies = 0;
-  private readonly ucOff: Float64Array;
-  private readonly ucLen: Int32Array;
-  private readonly ucFlags: Uint32Array;
+  // The request a slot holds, for the paths that finish it in several passes: its offset, length,
+  // op flags, and the bytes already done from its start (see advance()).
+  private readonly rqOff: Float64Array;
+  private readonly rqLen: Int32Array;
+  private readonly rqFlags: Uint32Array;
+  private readonly rqDone: Int32Array;
   /** Slot's direct file IO is a READ (user copy: the copy out must precede the commit). */
   private readonly xRead: Uint8Array;
+  /** /dev/zero and /dev/null, opened on first use: the IO of extents with no file (fd -1). */
+  private zeroFd = -1;
+  private nullFd = -1;
   private readonly batch: BatchTransport | undefined;
   /**
    * Per slot, three pre-encoded 64-byte SQEs (16 words each): COMMIT_AND_FETCH_REQ, REGISTER_IO_BUF
@@ -169,9 +173,10 @@ export class QueueEngine {
     this.copySnap = new Int32Array(n * 3);
     // Each slot's user-copy position on /dev/ublkcN (offset 0 of its request), as lo/hi words.
     this.ucAt = new Uint32Array(n * 2);
-    this.ucOff = new Float64Array(n);
-    this.ucLen = new Int32Array(n);
-    this.ucFlags = new Uint32Array(n);
+    this.rqOff = new Float64Array(n);
+    this.rqLen = new Int32Array(n);
+    this.rqFlags = new Uint32Array(n);
+    this.rqDone = new Int32Array(n);
     this.xRead = new Uint8Array(n);
     this.live = n;
     this.done = new Promise((r) => (this.resolveDone = r));
@@ -189,8 +194,11 @@ export class QueueEngine {
       }
     });
     // Manual zero copy costs REGISTER + IO + UNREGISTER + COMMIT per request (the fallback too).
+    // A request's chain is queued whole (Ring.reserve), so even at depth 1 the ring must hold the
+    // longest one: a request split into as many extents as the target makes of the largest IO.
     const perIo = cfg.mode === 'zero-copy' || cfg.autoBufRegFallback ? 4 : 2;
-    const entries = Math.min(4096, 1 << Math.ceil(Math.log2(Math.max(8, n * perIo))));
+    const chain = maxExtents(cfg.target, cfg.maxIoBufBytes) + 3;
+    const entries = Math.min(4096, 1 << Math.ceil(Math.log2(Math.max(8, n * perIo, chain))));
     // COOP_TASKRUN, not DEFER_TASKRUN: measured in the VM, deferred task work (which then needs an
     // extra io_uring_enter(GETEVENTS) per wake-up) was no faster for null and slower for loop.
     // Deferred task run is only safe with the TASKRUN flag: pump() checks it before going idle.
@@ -349,7 +357,7 @@ export class QueueEngine {
     this.ring.notify(true);
     // Completions posted (or, with deferred task run, waiting to be posted) while signals were off:
     // pump again after the event loop has had its turn (a microtask here could starve it).
-    if (this.ring.ready > 0 || (this.deferTaskrun && this.ring.taskrunPending)) this.pumpSoon();
+    if (this.ring.ready > 0 || this.ring.cqOverflow || (this.deferTaskrun && this.ring.taskrunPending)) this.pumpSoon();
   }
 
   private immediate = false;
@@ -395,11 +403,6 @@ export class QueueEngine {
         return this.onCmd(s, res);
       case K_UNREG_LATE:
         return;
-      case K_GD:
-        // The data never arrived: io_uring cancelled the write and commit behind it without CQEs.
-        this.link[s] = 0;
-        this.zcExtents[s] = undefined;
-        return this.commit(s, res < 0 ? res : EIO);
       case K_PREP:
       case K_FETCH:
       case K_COMMIT:
@@ -413,8 +416,9 @@ export class QueueEngine {
       return this.dispatch(s);
     }
     if (res === U.UBLK_IO_RES_NEED_GET_DATA) {
+      // The WRITE is dispatched only when NEED_GET_DATA completes: the kernel may copy part of the
+      // data and shrink nr_sectors, so the descriptor is read after the copy, never before.
       this.own(s);
-      if (this.directCopy && this.getDataChain(s)) return;
       return this.ioCmd(s, U.UBLK_U_IO_NEED_GET_DATA, 0);
     }
     if (res !== ENODEV && res !== ECANCELED) {
@@ -459,6 +463,9 @@ export class QueueEngine {
 
   private release(): void {
     this.ring.close();
+    if (this.zeroFd >= 0) fs.closeSync(this.zeroFd);
+    if (this.nullFd >= 0) fs.closeSync(this.nullFd);
+    this.zeroFd = this.nullFd = -1;
     const n = native();
     for (const ab of this.descBufs) n.munmap(ab);
     this.descBufs.length = 0;
@@ -477,33 +484,34 @@ export class QueueEngine {
     const op = opFlags & 0xff;
     const t = this.cfg.target;
     const mode = this.cfg.mode;
+    const fua = (opFlags & U.UBLK_IO_F_FUA) !== 0;
     try {
       // Shared-memory zero copy: the client's pages are our own mapping; no copy either way.
       if (opFlags & U.UBLK_IO_F_SHMEM_ZC && this.shmemView && (op === U.UBLK_IO_OP_READ || op === U.UBLK_IO_OP_WRITE)) {
         const at = d[w + 4];
-        const buf = this.shmemView.subarray(at, at + len);
-        const r = op === U.UBLK_IO_OP_READ ? t.read(buf, off) : t.write(buf, off, { fua: (opFlags & U.UBLK_IO_F_FUA) !== 0 });
-        return this.settle(s, r, len, true);
+        return this.targetRw(s, op === U.UBLK_IO_OP_READ, this.shmemView.subarray(at, at + len), off, fua, false, 0);
       }
       switch (op) {
         case U.UBLK_IO_OP_READ:
-          if (mode === 'zero-copy' || mode === 'auto-buf-reg') return this.zcStart(s, off, len, true, opFlags);
-          if (mode === 'user-copy' && this.cfg.integrity) return void this.userCopyRead(s, off, len, opFlags);
-          if (this.directCopy) return this.directStart(s, off, len, true);
-          if (mode === 'user-copy') return this.readThenCopyOut(s, t.read(this.bufs[s].subarray(0, len), off), len);
-          return this.settle(s, t.read(this.bufs[s].subarray(0, len), off), len, true);
-        case U.UBLK_IO_OP_WRITE:
-          if (mode === 'zero-copy' || mode === 'auto-buf-reg') return this.zcStart(s, off, len, false, opFlags);
-          if (mode === 'user-copy' && this.cfg.integrity) return void this.userCopyWrite(s, off, len, opFlags);
-          if (mode === 'user-copy') return this.queueCopy(s, 0, len, off, opFlags);
-          if (this.directCopy && !(opFlags & U.UBLK_IO_F_FUA)) return this.directStart(s, off, len, false);
-          return this.settle(s, t.write(this.bufs[s].subarray(0, len), off, { fua: (opFlags & U.UBLK_IO_F_FUA) !== 0 }), len, true);
+        case U.UBLK_IO_OP_WRITE: {
+          const isRead = op === U.UBLK_IO_OP_READ;
+          this.rqOff[s] = off;
+          this.rqLen[s] = len;
+          this.rqFlags[s] = opFlags;
+          this.rqDone[s] = 0;
+          this.xRead[s] = isRead ? 1 : 0;
+          if (mode === 'zero-copy' || mode === 'auto-buf-reg') return this.zcStart(s, false);
+          if (mode === 'user-copy' && this.cfg.integrity) return void (isRead ? this.userCopyRead(s, off, len, opFlags) : this.userCopyWrite(s, off, len, opFlags));
+          if (mode === 'user-copy' && !isRead) return this.queueCopy(s, 0, len);
+          if (this.directCopy) return this.directStart(s);
+          return this.targetRw(s, isRead, this.bufs[s].subarray(0, len), off, fua, isRead && mode === 'user-copy', 0);
+        }
         case U.UBLK_IO_OP_FLUSH:
-          return this.settle(s, t.flush ? t.flush() : 0, 0, false);
+          return this.settle(s, t.flush ? t.flush() : 0);
         case U.UBLK_IO_OP_DISCARD:
-          return this.settle(s, t.discard ? t.discard(off, len) : EOPNOTSUPP, 0, false);
+          return this.settle(s, t.discard ? t.discard(off, len) : EOPNOTSUPP);
         case U.UBLK_IO_OP_WRITE_ZEROES:
-          return this.settle(s, t.writeZeroes ? t.writeZeroes(off, len, (opFlags & U.UBLK_IO_F_NOUNMAP) !== 0) : EOPNOTSUPP, 0, false);
+          return this.settle(s, t.writeZeroes ? t.writeZeroes(off, len, (opFlags & U.UBLK_IO_F_NOUNMAP) !== 0) : EOPNOTSUPP);
         default:
           return this.commit(s, EOPNOTSUPP);
       }
@@ -512,13 +520,65 @@ export class QueueEngine {
     }
   }
 
-  /** Waits for a target call when it returns a promise; synchronous results commit at once. */
-  private settle(s: number, r: unknown, len: number, counted: boolean): void {
-    if (r instanceof Promise) {
-      r.then((v) => this.commit(s, this.check(v, len, counted)), (e) => this.commit(s, toNegErrno(e)));
-    } else {
-      this.commit(s, this.check(r, len, counted));
+  /** FLUSH, DISCARD, WRITE_ZEROES: any non-negative result is success. */
+  private settle(s: number, r: unknown): void {
+    if (r instanceof Promise) r.then((v) => this.commit(s, this.check(v, 0, false)), (e) => this.commit(s, toNegErrno(e)));
+    else this.commit(s, this.check(r, 0, false));
+  }
+
+  /**
+   * READ/WRITE through the target, finished here: a short count re-asks the target for the rest,
+   * and only the whole length (or an error) is committed. Never leave the rest to the kernel:
+   * Linux 7.3 ends a request committed short as if it were whole (every WRITE, and READs in user
+   * copy, zero copy and auto buffer registration), so its tail would be silently lost or stale.
+   * `copyOut`: a user-copy READ, whose data is copied into the request before the commit.
+   */
+  private targetRw(s: number, isRead: boolean, buf: Uint8Array, off: number, fua: boolean, copyOut: boolean, done: number): void {
+    const t = this.cfg.target;
+    const len = buf.byteLength;
+    for (;;) {
+      let r: unknown;
+      try {
+        const part = done === 0 ? buf : buf.subarray(done);
+        r = isRead ? t.read(part, off + done) : t.write(part, off + done, { fua });
+      } catch (err) {
+        return this.commit(s, toNegErrno(err));
+      }
+      if (r instanceof Promise) {
+        r.then((v) => {
+          const n = this.check(v, len - done, true);
+          if (n < 0) return this.commit(s, n);
+          if (done + n === len) return this.rwDone(s, len, copyOut);
+          this.targetRw(s, isRead, buf, off, fua, copyOut, done + n);
+        }, (e) => this.commit(s, toNegErrno(e)));
+        return;
+      }
+      const n = this.check(r, len - done, true);
+      if (n < 0) return this.commit(s, n);
+      done += n;
+      if (done === len) return this.rwDone(s, len, copyOut);
     }
+  }
+
+  private rwDone(s: number, len: number, copyOut: boolean): void {
+    if (copyOut) this.queueCopy(s, 1, len);
+    else this.commit(s, len);
+  }
+
+  /**
+   * Loops a target call until `buf` is whole, for the async integrity paths; resolves with the
+   * length or a negative errno (a short count is re-asked, 0 is no progress: -EIO).
+   */
+  private async fullRw(isRead: boolean, buf: Uint8Array, off: number, fua: boolean): Promise<number> {
+    const t = this.cfg.target;
+    let done = 0;
+    while (done < buf.byteLength) {
+      const part = buf.subarray(done);
+      const n = this.check(await (isRead ? t.read(part, off + done) : t.write(part, off + done, { fua })), part.byteLength, true);
+      if (n < 0) return n;
+      done += n;
+    }
+    return done;
   }
 
   /**
@@ -551,45 +611,45 @@ export class QueueEngine {
   }
 
   /**
-   * User copy READ: the target fills our buffer, we copy it (and its integrity data) into the
-   * request, and only then commit the bytes that were copied (spec 7.4: the copy must precede COMMIT).
+   * User copy READ with integrity: the target fills our buffer, we copy it (and its integrity data)
+   * into the request, and only then commit (spec 7.4: the copy must precede COMMIT). Whole or error:
+   * a short copy into the request is -EIO, never a short commit.
    */
   private async userCopyRead(s: number, off: number, len: number, opFlags: number): Promise<void> {
     const t = this.cfg.target;
     try {
-      const n = this.check(await t.read(this.bufs[s].subarray(0, len), off), len, true);
-      if (n <= 0) return this.commit(s, n);
-      const c = await this.ucopy(IO.IORING_OP_WRITE, s, this.bufAddr[s], n, false);
-      if (c < 0) return this.commit(s, c);
-      const done = Math.min(c, n);
+      const n = await this.fullRw(true, this.bufs[s].subarray(0, len), off, false);
+      if (n < 0) return this.commit(s, n);
+      const c = await this.ucopy(IO.IORING_OP_WRITE, s, this.bufAddr[s], len, false);
+      if (c !== len) return this.commit(s, c < 0 ? c : EIO);
       if (opFlags & U.UBLK_IO_F_INTEGRITY && t.readIntegrity) {
-        const ilen = this.metaLen(done);
+        const ilen = this.metaLen(len);
         const r = await t.readIntegrity(this.ibufs[s].subarray(0, ilen), off);
         if (typeof r === 'number' && r < 0) return this.commit(s, r);
         const ic = await this.ucopy(IO.IORING_OP_WRITE, s, this.ibufAddr[s], ilen, true);
-        if (ic < 0) return this.commit(s, ic);
+        if (ic !== ilen) return this.commit(s, ic < 0 ? ic : EIO);
       }
-      this.commit(s, done);
+      this.commit(s, len);
     } catch (err) {
       this.commit(s, toNegErrno(err));
     }
   }
 
-  /** User copy WRITE: copy the request (and its integrity data) out, then hand it to the target. */
+  /** User copy WRITE with integrity: copy the request and its integrity data out, then store both. */
   private async userCopyWrite(s: number, off: number, len: number, opFlags: number): Promise<void> {
     const t = this.cfg.target;
     try {
       const got = await this.ucopy(IO.IORING_OP_READ, s, this.bufAddr[s], len, false);
-      if (got <= 0) return this.commit(s, got < 0 ? got : EIO);
+      if (got !== len) return this.commit(s, got < 0 ? got : EIO);
       if (opFlags & U.UBLK_IO_F_INTEGRITY && t.writeIntegrity) {
-        const ilen = this.metaLen(got);
+        const ilen = this.metaLen(len);
         const ig = await this.ucopy(IO.IORING_OP_READ, s, this.ibufAddr[s], ilen, true);
-        if (ig < 0) return this.commit(s, ig);
+        if (ig !== ilen) return this.commit(s, ig < 0 ? ig : EIO);
         const r = await t.writeIntegrity(this.ibufs[s].subarray(0, ig), off);
         if (typeof r === 'number' && r < 0) return this.commit(s, r);
       }
-      const fua = (opFlags & U.UBLK_IO_F_FUA) !== 0;
-      this.settle(s, t.write(this.bufs[s].subarray(0, got), off, { fua }), got, true);
+      const n = await this.fullRw(false, this.bufs[s].subarray(0, len), off, (opFlags & U.UBLK_IO_F_FUA) !== 0);
+      this.commit(s, n < 0 ? n : len);
     } catch (err) {
       this.commit(s, toNegErrno(err));
     }
@@ -601,7 +661,7 @@ export class QueueEngine {
    * request's data into our buffer) or pwrite (dir 1: our buffer into a READ request) in one
    * native call per batch, like kublk's synchronous copies but batched.
    */
-  private queueCopy(s: number, dir: 0 | 1, len: number, off: number, opFlags: number): void {
+  private queueCopy(s: number, dir: 0 | 1, len: number): void {
     const i = this.nCopies++;
     const w = i * 8;
     const addr = this.bufAddr[s];
@@ -614,9 +674,6 @@ export class QueueEngine {
     ops[w + 5] = this.ucAt[s * 2 + 1];
     ops[w + 6] = 0;
     this.copySlot[i] = s;
-    this.ucOff[s] = off;
-    this.ucLen[s] = len;
-    this.ucFlags[s] = opFlags;
     this.scheduleFlush();
   }
 
@@ -638,29 +695,13 @@ export class QueueEngine {
     }
   }
 
+  /** A copy moves the whole request or the request fails: a short copy is -EIO, never a short commit. */
   private afterCopy(s: number, dir: number, r: number): void {
-    const len = this.ucLen[s];
-    if (dir === 1) return this.commit(s, r < 0 ? r : r === 0 ? EIO : Math.min(r, len));
-    if (r <= 0) return this.commit(s, r < 0 ? r : EIO);
-    const off = this.ucOff[s];
-    const fua = (this.ucFlags[s] & U.UBLK_IO_F_FUA) !== 0;
-    if (this.directCopy && !fua) return this.directStart(s, off, r, false);
-    try {
-      this.settle(s, this.cfg.target.write(this.bufs[s].subarray(0, r), off, { fua }), r, true);
-    } catch (err) {
-      this.commit(s, toNegErrno(err));
-    }
-  }
-
-  /** User copy READ through the target: its result, checked, is what gets copied out. */
-  private readThenCopyOut(s: number, r: unknown, len: number): void {
-    const next = (v: unknown) => {
-      const n = this.check(v, len, true);
-      if (n <= 0) this.commit(s, n);
-      else this.queueCopy(s, 1, n, 0, 0);
-    };
-    if (r instanceof Promise) r.then(next, (e) => this.commit(s, toNegErrno(e)));
-    else next(r);
+    const len = this.rqLen[s];
+    if (r !== len) return this.commit(s, r < 0 ? r : EIO);
+    if (dir === 1) return this.commit(s, len);
+    if (this.directCopy) return this.directStart(s);
+    this.targetRw(s, false, this.bufs[s].subarray(0, len), this.rqOff[s], (this.rqFlags[s] & U.UBLK_IO_F_FUA) !== 0, false, 0);
   }
 
   /**
@@ -674,37 +715,63 @@ export class QueueEngine {
   /**
    * Zero copy: the request's pages become fixed buffer `s` of this ring (registered by us, or by
    * the kernel in auto-buf-reg mode) and the target's extents are read/written with them directly.
+   * One pass covers what is left of the request (rqOff/rqLen/rqDone); `regHeld`: a resumed pass
+   * whose buffer is still registered from the pass before (see linkStep).
    */
-  private zcStart(s: number, off: number, len: number, isRead: boolean, opFlags: number): void {
+  private zcStart(s: number, regHeld: boolean): void {
     const route = this.cfg.target.route;
     if (!route) return this.commit(s, EOPNOTSUPP);
-    const extents = route.call(this.cfg.target, off, len);
+    const shift = this.rqDone[s];
+    const len = this.rqLen[s] - shift;
+    const opFlags = this.rqFlags[s];
+    const isRead = this.xRead[s] === 1;
+    const extents = route.call(this.cfg.target, this.rqOff[s] + shift, len);
+    if (extents.length === 0) {
+      if (regHeld) this.bufCmd(s, U.UBLK_U_IO_UNREGISTER_IO_BUF, 0, K_UNREG_LATE);
+      return this.commit(s, EIO);
+    }
     const v = this.ring.sqes;
     const manual = this.cfg.mode === 'zero-copy' || (opFlags & U.UBLK_IO_F_NEED_REG_BUF) !== 0;
     const linked = this.canLink(extents, len);
+    // FUA: the write reaches stable storage before it completes (RWF_DSYNC), as the client asked.
+    const rwFlags = !isRead && opFlags & U.UBLK_IO_F_FUA ? IO.RWF_DSYNC : 0;
     this.zcExtents[s] = extents;
     this.resetRes(s, extents.length);
     this.zcErr[s] = 0;
     this.zcLeft[s] = extents.length + (manual ? 1 : 0);
     this.ring.reserve(extents.length + (manual ? 2 : 0) + (linked ? 1 : 0));
-    if (manual) this.bufCmd(s, U.UBLK_U_IO_REGISTER_IO_BUF, IO.IOSQE_IO_HARDLINK | IO.IOSQE_CQE_SKIP_SUCCESS, K_REG);
+    if (manual && !regHeld) this.bufCmd(s, U.UBLK_U_IO_REGISTER_IO_BUF, IO.IOSQE_IO_HARDLINK | IO.IOSQE_CQE_SKIP_SUCCESS, K_REG);
     // Linked: a short or failed IO breaks a soft link, so the unregister and commit behind it are
-    // cancelled and linkStep commits what was really done. Unlinked: hard links keep the unregister.
+    // cancelled and linkStep decides what comes next. Unlinked: hard links keep the unregister.
     const ioLink = linked ? IO.IOSQE_IO_LINK : manual ? IO.IOSQE_IO_HARDLINK : 0;
     for (let i = 0; i < extents.length; i++) {
       const e = extents[i];
       const o = this.ring.get();
-      if (e.fd < 0) S.prepNopFixed(v, o, s, e.length);
-      else if (isRead) S.prepReadFixed(v, o, e.fd, e.bufOffset, e.length, e.offset, s);
-      else S.prepWriteFixed(v, o, e.fd, e.bufOffset, e.length, e.offset, s);
+      // An extent with no file is a hole: a READ gets zeroes (never whatever the client's pages
+      // held), a WRITE is consumed by a fixed-buffer NOP.
+      if (e.fd < 0 && !isRead) S.prepNopFixed(v, o, s, e.length);
+      else if (isRead) S.prepReadFixed(v, o, e.fd < 0 ? this.devZero() : e.fd, e.bufOffset + shift, e.length, e.fd < 0 ? 0 : e.offset, s);
+      else S.prepWriteFixed(v, o, e.fd, e.bufOffset + shift, e.length, e.offset, s);
+      if (rwFlags && e.fd >= 0) v.setUint32(o + 28, rwFlags, true);
       if (ioLink) v.setUint8(o + 1, ioLink);
       S.setUserData(v, o, K_ZC_IO + (i << 8), s);
     }
     // Linked, the unregister posts a CQE only on failure (see linkStep and unregFailed).
     if (manual) this.bufCmd(s, U.UBLK_U_IO_UNREGISTER_IO_BUF, linked ? IO.IOSQE_IO_LINK | IO.IOSQE_CQE_SKIP_SUCCESS : 0, K_UNREG);
-    if (linked) return this.linkedCommit(s, len, manual);
-    if (extents.length === 0 && !manual) return this.commit(s, 0);
+    if (linked) return this.linkedCommit(s, this.rqLen[s], manual);
     this.scheduleFlush();
+  }
+
+  /** /dev/zero, the source of a hole's zeroes. */
+  private devZero(): number {
+    if (this.zeroFd < 0) this.zeroFd = fs.openSync('/dev/zero', 'r');
+    return this.zeroFd;
+  }
+
+  /** /dev/null, where a WRITE to a hole goes in the copy modes. */
+  private devNull(): number {
+    if (this.nullFd < 0) this.nullFd = fs.openSync('/dev/null', 'w');
+    return this.nullFd;
   }
 
   /**
@@ -718,65 +785,64 @@ export class QueueEngine {
   }
 
   /**
-   * Get-data WRITE to a pass-through file target: the descriptor already holds the write's offset
-   * and length, so NEED_GET_DATA, the file write and the commit go down as one linked chain in one
-   * enter instead of waiting a round trip for the data. Only a chain that can link its commit
-   * (one extent, see canLink); false leaves the request to the plain NEED_GET_DATA path.
-   */
-  private getDataChain(s: number): boolean {
-    const d = this.desc[this.qid[s]];
-    const w = this.tag[s] * 6;
-    const opFlags = d[w];
-    if ((opFlags & 0xff) !== U.UBLK_IO_OP_WRITE || opFlags & U.UBLK_IO_F_FUA) return false;
-    const len = d[w + 1] * 512;
-    const off = (d[w + 2] + d[w + 3] * 0x100000000) * 512;
-    let extents: Extent[];
-    try {
-      extents = this.cfg.target.route!.call(this.cfg.target, off, len);
-    } catch {
-      return false; // dispatch() meets the error again and commits it
-    }
-    if (!this.canLink(extents, len) || extents[0].fd < 0) return false;
-    this.directStart(s, off, len, false, extents);
-    return true;
-  }
-
-  /**
    * Copy modes, pass-through target: READ/WRITE each extent between the file and the slot buffer
    * (the kernel copies between that buffer and the request around it). Completions come back as
-   * K_ZC_IO and commit the exact prefix done, as in zero copy. With `gdExtents` (getDataChain)
-   * NEED_GET_DATA heads the chain.
+   * K_ZC_IO; like zcStart, one pass covers what is left of the request.
    */
-  private directStart(s: number, off: number, len: number, isRead: boolean, gdExtents?: Extent[]): void {
-    const extents = gdExtents ?? this.cfg.target.route!.call(this.cfg.target, off, len);
+  private directStart(s: number): void {
+    const shift = this.rqDone[s];
+    const len = this.rqLen[s] - shift;
+    const isRead = this.xRead[s] === 1;
+    const extents = this.cfg.target.route!.call(this.cfg.target, this.rqOff[s] + shift, len);
+    if (extents.length === 0) return this.commit(s, EIO);
     this.zcExtents[s] = extents;
     this.resetRes(s, extents.length);
     this.zcErr[s] = 0;
     this.zcLeft[s] = extents.length;
-    if (extents.length === 0) return this.commit(s, EIO);
-    this.xRead[s] = isRead ? 1 : 0;
+    const rwFlags = !isRead && this.rqFlags[s] & U.UBLK_IO_F_FUA ? IO.RWF_DSYNC : 0;
     // A user-copy READ must copy out before committing: never link its commit.
     const linked = this.canLink(extents, len) && !(isRead && this.cfg.mode === 'user-copy');
-    this.ring.reserve(extents.length + (linked ? 1 : 0) + (gdExtents ? 1 : 0));
+    this.ring.reserve(extents.length + (linked ? 1 : 0));
     const v = this.ring.sqes;
-    const base = this.bufAddr[s];
-    if (gdExtents) {
-      // NEED_GET_DATA completes inline once the data is in the slot buffer; it skips its CQE on
-      // success, and if it fails the rest of the chain is cancelled without CQEs (see K_GD).
-      const o = this.ring.get();
-      this.encodeCmd(v, o, s, U.UBLK_U_IO_NEED_GET_DATA, 0, K_GD);
-      v.setUint8(o + 1, this.sqeFdFlags | IO.IOSQE_IO_LINK | IO.IOSQE_CQE_SKIP_SUCCESS);
-    }
+    const base = this.bufAddr[s] + shift;
     for (let i = 0; i < extents.length; i++) {
       const e = extents[i];
       const o = this.ring.get();
-      if (isRead) S.prepRead(v, o, e.fd, base + e.bufOffset, e.length, e.offset);
-      else S.prepWrite(v, o, e.fd, base + e.bufOffset, e.length, e.offset);
+      if (isRead) S.prepRead(v, o, e.fd < 0 ? this.devZero() : e.fd, base + e.bufOffset, e.length, e.fd < 0 ? 0 : e.offset);
+      else S.prepWrite(v, o, e.fd < 0 ? this.devNull() : e.fd, base + e.bufOffset, e.length, e.fd < 0 ? 0 : e.offset);
+      if (rwFlags && e.fd >= 0) v.setUint32(o + 28, rwFlags, true);
       if (linked) v.setUint8(o + 1, IO.IOSQE_IO_LINK);
       S.setUserData(v, o, K_ZC_IO + (i << 8), s);
     }
-    if (linked) return this.linkedCommit(s, len, false);
+    if (linked) return this.linkedCommit(s, this.rqLen[s], false);
     this.scheduleFlush();
+  }
+
+  /**
+   * The file IO of one pass moved `n` bytes (or failed): finish the request, or start another pass
+   * for the rest. Linux 7.3 ends a request committed short as if it were whole (every WRITE, and
+   * READs outside copy mode), so a short count is never committed: the rest is re-issued here, and
+   * a pass that moves nothing ends the request with -EIO (which also bounds the passes).
+   */
+  private advance(s: number, n: number, regHeld: boolean): void {
+    if (n <= 0) {
+      if (regHeld) this.bufCmd(s, U.UBLK_U_IO_UNREGISTER_IO_BUF, 0, K_UNREG_LATE);
+      return this.commit(s, n < 0 ? n : EIO);
+    }
+    const done = (this.rqDone[s] += n);
+    const len = this.rqLen[s];
+    if (done < len) {
+      try {
+        if (this.cfg.mode === 'zero-copy' || this.cfg.mode === 'auto-buf-reg') return this.zcStart(s, regHeld);
+        return this.directStart(s);
+      } catch (err) {
+        // route() threw or the chain cannot be queued: nothing of this pass was submitted.
+        if (regHeld) this.bufCmd(s, U.UBLK_U_IO_UNREGISTER_IO_BUF, 0, K_UNREG_LATE);
+        return this.commit(s, toNegErrno(err));
+      }
+    }
+    if (this.xRead[s] && this.cfg.mode === 'user-copy') return this.queueCopy(s, 1, len);
+    this.commit(s, len);
   }
 
   /**
@@ -809,16 +875,13 @@ export class QueueEngine {
     this.link[s] = 0;
     this.zcExtents[s] = undefined;
     if (ran) {
-      if (manual) this.unregPending[s] = e.length;
+      if (manual) this.unregPending[s] = this.rqLen[s];
       return void this.rearm(s);
     }
     // The unregister was cancelled with the commit: the buffer is still in the table.
-    if (manual && this.linkUnreg[s] === ECANCELED && this.zcErr[s] >= 0) {
-      this.bufCmd(s, U.UBLK_U_IO_UNREGISTER_IO_BUF, 0, K_UNREG_LATE);
-    }
+    const held = manual && this.linkUnreg[s] === ECANCELED && this.zcErr[s] >= 0;
     if (this.zcErr[s] < 0) return this.commit(s, this.zcErr[s]);
-    // Zero bytes done is no progress: the kernel would re-issue the rest forever (spec 5.6).
-    this.commit(s, r > 0 ? Math.min(r, e.length) : r === 0 ? EIO : r);
+    this.advance(s, r > 0 ? Math.min(r, e.length) : r === 0 ? 0 : r, held);
   }
 
   /**
@@ -841,10 +904,7 @@ export class QueueEngine {
     const res = this.zcRes[s]!;
     this.zcExtents[s] = undefined;
     if (this.zcErr[s] < 0) return this.commit(s, this.zcErr[s]);
-    // Zero bytes done is no progress: the kernel would re-issue the rest forever (spec 5.6).
-    const done = prefixDone(extents, res);
-    if (done > 0 && this.xRead[s] && this.cfg.mode === 'user-copy') return this.queueCopy(s, 1, done, 0, 0);
-    this.commit(s, done === 0 && extents.length > 0 ? EIO : done);
+    this.advance(s, prefixDone(extents, res), false);
   }
 
   /** COMMIT_AND_FETCH_REQ with `result`; re-arms the slot. Submitted with the batch. */
@@ -953,6 +1013,12 @@ export class QueueEngine {
     this.batch?.flush(this.autoIndex);
     const n = this.ring.unsubmitted;
     if (n === 0) {
+      // Completions that found the CQ full wait in the kernel's overflow list; only an
+      // io_uring_enter(GETEVENTS) moves them into the ring (and none signals the eventfd again).
+      if (this.ring.cqOverflow) {
+        this.ring.submit(0, true);
+        return 1;
+      }
       // Deferred task work runs only in io_uring_enter(GETEVENTS): run it when some is pending.
       if (!this.deferTaskrun || !this.ring.taskrunPending) return 0;
       this.ring.submit(0, true);
@@ -966,6 +1032,25 @@ export class QueueEngine {
     if (this.ring.unsubmitted > 0) this.scheduleFlush();
     return n;
   }
+}
+
+/**
+ * The most extents the target makes of one request up to `maxIo` bytes, probed at an aligned and a
+ * misaligned offset (a chunked layout splits one more time when the start is not on a boundary).
+ */
+function maxExtents(t: Target, maxIo: number): number {
+  if (!t.route) return 1;
+  let most = 1;
+  for (const off of [0, 512]) {
+    const len = Math.min(maxIo, t.size - off);
+    if (len <= 0) continue;
+    try {
+      most = Math.max(most, t.route(off, len - (len % 512)).length);
+    } catch {
+      // A target that cannot route a probe is refused per request instead.
+    }
+  }
+  return most + 1;
 }
 
 /** Bytes done from the start of the buffer: a short or failed extent ends the prefix. */

@@ -140,6 +140,11 @@ export class Ring {
     return (Atomics.load(this.u32, this.cqTail) - this.u32[this.cqHead]) >>> 0;
   }
 
+  /** Completions are waiting in the kernel's overflow list (the CQ was full when they came). */
+  get cqOverflow(): boolean {
+    return (Atomics.load(this.u32, this.sqFlags) & IO.IORING_SQ_CQ_OVERFLOW) !== 0;
+  }
+
   /** Task work is waiting to post completions (needs IORING_SETUP_TASKRUN_FLAG). */
   get taskrunPending(): boolean {
     return (Atomics.load(this.u32, this.sqFlags) & IO.IORING_SQ_TASKRUN) !== 0;

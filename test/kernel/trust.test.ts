@@ -94,7 +94,7 @@ function shortFile(file: string, size: number): Target {
 
 for (const mode of ['zero-copy', 'auto-buf-reg', 'user-copy', 'copy'] as DataMode[]) {
   const feature = mode === 'zero-copy' ? 'ZERO_COPY' : mode === 'auto-buf-reg' ? 'AUTO_BUF_REG' : '';
-  test(`${mode}: a backend read short at EOF commits the exact count; past it the client gets EIO`, { skip: skip ?? (feature && !features.includes(feature) ? `kernel lacks ${feature}` : undefined) }, async () => {
+  test(`${mode}: a backend read short at EOF is finished by the engine; past EOF the client gets EIO`, { skip: skip ?? (feature && !features.includes(feature) ? `kernel lacks ${feature}` : undefined) }, async () => {
     const file = path.join(work, `short-${mode}.img`);
     const data = pattern(3, 1 * MiB + 32768);
     fs.writeFileSync(file, data);
