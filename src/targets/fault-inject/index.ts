@@ -24,7 +24,10 @@ export function create(config: FaultInjectConfig = {}): Target {
     open(ctx: TargetContext) {
       io = ctx.io;
     },
-    read: (buf) => wait(buf.byteLength),
+    read: (buf) => {
+      buf.fill(0);
+      return wait(buf.byteLength);
+    },
     write: (buf) => wait(buf.byteLength),
     route: (_o, length) => [{ fd: -1, offset: 0, length, bufOffset: 0 }],
   };

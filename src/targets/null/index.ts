@@ -20,9 +20,15 @@ export function create(config: NullConfig = {}): Target {
       logicalBlockShift: 9, physicalBlockShift: 12, ioMinShift: 9, ioOptShift: 12,
       dmaAlignment: 4095, segment: { segBoundaryMask: 4095, maxSegmentSize: 32768, maxSegments: 32 },
     },
-    read: (buf) => buf.byteLength,
+    // A read fills zeroes: the buffer may hold an earlier request's data (copy modes) or the
+    // client's own stale pages (shared memory), and a null disk reads as zeroes.
+    read: (buf) => {
+      buf.fill(0);
+      return buf.byteLength;
+    },
     write: (buf) => buf.byteLength,
-    // In zero-copy modes the request buffer is consumed by a fixed-buffer NOP (fd -1).
+    // fd -1 is a hole: in the zero-copy modes the engine reads zeroes into the request and
+    // consumes a write with a fixed-buffer NOP.
     route: (_offset, length): Extent[] => [{ fd: -1, offset: 0, length, bufOffset: 0 }],
   };
 }
