@@ -47,6 +47,7 @@ export interface TargetIntegrity {
 
 /** One piece of a request that a pass-through target maps to a file: zero copy does the IO itself. */
 export interface Extent {
+  /** The file; -1 is a hole: a READ gets zeroes, a WRITE is dropped. */
   fd: number;
   /** Byte offset in `fd`. */
   offset: number;
@@ -78,7 +79,7 @@ export interface Target {
   readonly limits?: TargetLimits;
   /** Called once per serving thread before any IO. */
   open?(ctx: TargetContext): MaybePromise<void>;
-  /** Fill `buf` from `offset`; resolve with the bytes filled (a short count re-asks the rest). */
+  /** Fill `buf` from `offset`; resolve with the bytes filled (a short count: the engine asks again for the rest). */
   read(buf: Uint8Array, offset: number): MaybePromise<number>;
   /** Store `buf` at `offset`; resolve with the bytes stored. */
   write(buf: Uint8Array, offset: number, flags: WriteFlags): MaybePromise<number>;

@@ -6,7 +6,7 @@ import * as S from '../uring/sqe.js';
 import * as IO from '../uapi/io-uring.js';
 import * as U from '../uapi/ublk.js';
 import { encodeIoCmd, descMmapOffset, roundUp, userCopyOffset } from '../uapi/structs.js';
-import { toNegErrno } from '../errors.js';
+import { toNegErrno, errnoName } from '../errors.js';
 import type { Extent, Target, TargetContext } from '../target/types.js';
 import { FileIo } from '../uring/file-io.js';
 import type { DataMode } from './modes.js';
@@ -421,10 +421,11 @@ export class QueueEngine {
       this.own(s);
       return this.ioCmd(s, U.UBLK_U_IO_NEED_GET_DATA, 0);
     }
-    if (res !== ENODEV && res !== ECANCELED) {
-      this.cfg.onError?.(new Error(`ublk io command on queue ${this.qid[s]} tag ${this.tag[s]} failed: ${res}`));
-    }
-    this.draining = true;
+    // -ENODEV / -ECANCELED: the device is stopping, quiescing or the ring is going away. Any other
+    // error is this slot's alone (the kernel refused one command): the slot is lost and reported,
+    // and the other slots keep serving instead of the whole engine draining away.
+    if (res === ENODEV || res === ECANCELED) this.draining = true;
+    else this.cfg.onError?.(new Error(`ublk io command on queue ${this.qid[s]} tag ${this.tag[s]} failed: ${errnoName(res)}; that tag no longer serves`));
     this.retire(s);
   }
 
