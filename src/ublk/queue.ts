@@ -77,6 +77,11 @@ export interface EngineConfig {
    */
   cpu?: number;
   onError?: (err: Error) => void;
+  /**
+   * For tests and the engine benchmark only: a ring and descriptor arrays standing in for the
+   * kernel's (a scripted driver), instead of io_uring and the mmapped /dev/ublkcN descriptors.
+   */
+  stand?: { ring: Ring; descriptors: Uint32Array[] };
 }
 
 /** Slot states. */
@@ -204,7 +209,7 @@ export class QueueEngine {
     // Deferred task run is only safe with the TASKRUN flag: pump() checks it before going idle.
     const extra = cfg.ringFlags ?? 0;
     const taskrunFlag = extra & IO.IORING_SETUP_DEFER_TASKRUN ? IO.IORING_SETUP_TASKRUN_FLAG : 0;
-    this.ring = createRing(entries, IO.IORING_SETUP_COOP_TASKRUN | IO.IORING_SETUP_SINGLE_ISSUER | extra | taskrunFlag, entries * 2);
+    this.ring = cfg.stand?.ring ?? createRing(entries, IO.IORING_SETUP_COOP_TASKRUN | IO.IORING_SETUP_SINGLE_ISSUER | extra | taskrunFlag, entries * 2);
     this.deferTaskrun = (this.ring.flags & IO.IORING_SETUP_DEFER_TASKRUN) !== 0;
     try {
       if (cfg.noFixedFd) {
@@ -292,6 +297,10 @@ export class QueueEngine {
   }
 
   private mapDescriptors(): void {
+    if (this.cfg.stand) {
+      this.cfg.stand.descriptors.forEach((d, q) => (this.desc[q] = d));
+      return;
+    }
     const c = native().constants;
     const len = roundUp(this.cfg.queueDepth * U.SIZEOF_UBLKSRV_IO_DESC, c.PAGE_SIZE);
     for (const q of new Set(this.qid)) {
