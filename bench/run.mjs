@@ -41,6 +41,8 @@ const USAGE = `usage: node bench/run.mjs [options]
                      tries); default 0.5, 0 = off
   --wait-budget MIN  total minutes the run may spend on such waits and redos (default 15)
   --only REGEX       systems whose name matches (e.g. 'loop', 'null-(copy|zero)', 'kernel|file')
+  --baseline DIR     also measure the ublkit checkout in DIR (built) as base-* systems beside
+                     ublkit-*: an A/B of two versions in one VM boot, interleaved
   --jobs REGEX       fio jobs whose name matches (${JOBS.map((j) => j.name).join(', ')}); the
                      -qd1 latency jobs run only when the pattern needs their suffix
                      (--jobs qd1, --jobs randread-4k-qd1)
@@ -77,6 +79,7 @@ function parseArgs(argv) {
       case '--no-vm': o.noVm = true; break;
       case '--in-vm': o.inVm = true; break;
       case '--kublk': o.kublk = val(); break;
+      case '--baseline': o.baseline = path.resolve(val()); break;
       case '--list': o.list = true; break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break;
       default: throw new Error(`unknown option ${a}`);
@@ -102,27 +105,31 @@ function parseSize(s) {
 }
 
 /** Every system, in table order: per target, the kernel baseline(s), then ublkit/kublk pairs per mode. */
-function allSystems(kublkPath) {
+function allSystems(kublkPath, baseline) {
   const s = [];
+  // --baseline DIR: another ublkit checkout (built) measured as `base-*` beside each ublkit system,
+  // for an A/B of two versions in one VM boot.
+  const impls = baseline ? ['ublkit', 'base', 'kublk'] : ['ublkit', 'kublk'];
   s.push({ name: 'null_blk', impl: 'kernel', target: 'null', mode: '-', setup: 'null_blk' });
   for (const { mode, flags } of MODES) {
-    for (const impl of ['ublkit', 'kublk']) {
+    for (const impl of impls) {
       s.push({ name: `${impl}-null-${mode}`, impl, target: 'null', mode, flags });
     }
   }
   s.push({ name: 'kernel-loop', impl: 'kernel', target: 'loop', mode: 'dio', setup: 'losetup' });
   s.push({ name: 'file', impl: 'kernel', target: 'file', mode: 'O_DIRECT', setup: 'file' });
   for (const { mode, flags } of MODES) {
-    for (const impl of ['ublkit', 'kublk']) {
+    for (const impl of impls) {
       s.push({ name: `${impl}-loop-${mode}`, impl, target: 'loop', mode, flags });
     }
   }
   for (const x of s) if (x.impl === 'kublk') x.bin = kublkPath;
+  for (const x of s) if (x.impl === 'base') Object.assign(x, { impl: 'ublkit', cli: path.join(baseline, 'dist/src/cli/ublkit.cjs') });
   return s;
 }
 
 function selectSystems(o) {
-  let s = allSystems(o.kublk);
+  let s = allSystems(o.kublk, o.baseline);
   if (o.only) {
     const re = new RegExp(o.only);
     s = s.filter((x) => re.test(x.name));
@@ -343,7 +350,7 @@ function setupSystem(s, backing, sizeBytes) {
   // ublkit or kublk: same command-line syntax.
   const args = ['add', '-t', s.target, '-q', String(QUEUES), '-d', String(DEPTH), ...s.flags];
   if (s.target === 'loop') args.push(backing);
-  const [cmd, pre] = s.impl === 'ublkit' ? [process.execPath, [CLI]] : [s.bin, []];
+  const [cmd, pre] = s.impl === 'ublkit' ? [process.execPath, [s.cli ?? CLI]] : [s.bin, []];
   if (s.impl === 'kublk' && !fs.existsSync(s.bin)) throw new Error(`${s.bin} missing (tools/kublk/build.sh)`);
   const r = runDetached(cmd, [...pre, ...args]);
   const m = /dev id (\d+):/.exec(r.out);
