@@ -133,6 +133,8 @@ export class QueueEngine {
   private readonly rqLen: Int32Array;
   private readonly rqFlags: Uint32Array;
   private readonly rqDone: Int32Array;
+  /** Get-data: the WRITE's nr_sectors before NEED_GET_DATA, to see whether the kernel copied all. */
+  private readonly gdSectors: Uint32Array;
   /** Slot's direct file IO is a READ (user copy: the copy out must precede the commit). */
   private readonly xRead: Uint8Array;
   /** /dev/zero and /dev/null, opened on first use: the IO of extents with no file (fd -1). */
@@ -182,6 +184,7 @@ export class QueueEngine {
     this.rqLen = new Int32Array(n);
     this.rqFlags = new Uint32Array(n);
     this.rqDone = new Int32Array(n);
+    this.gdSectors = new Uint32Array(n);
     this.xRead = new Uint8Array(n);
     this.live = n;
     this.done = new Promise((r) => (this.resolveDone = r));
@@ -428,6 +431,7 @@ export class QueueEngine {
       // The WRITE is dispatched only when NEED_GET_DATA completes: the kernel may copy part of the
       // data and shrink nr_sectors, so the descriptor is read after the copy, never before.
       this.own(s);
+      this.gdSectors[s] = this.desc[this.qid[s]][this.tag[s] * 6 + 1];
       return this.ioCmd(s, U.UBLK_U_IO_NEED_GET_DATA, 0);
     }
     // -ENODEV / -ECANCELED: the device is stopping, quiescing or the ring is going away. Any other
@@ -505,6 +509,13 @@ export class QueueEngine {
         case U.UBLK_IO_OP_READ:
         case U.UBLK_IO_OP_WRITE: {
           const isRead = op === U.UBLK_IO_OP_READ;
+          if (this.gdSectors[s]) {
+            // NEED_GET_DATA copied only part of the WRITE. Committing that part would have 7.2
+            // re-send the rest, but 7.3 would end the whole write as done: fail it instead.
+            const short = d[w + 1] < this.gdSectors[s];
+            this.gdSectors[s] = 0;
+            if (short) return this.commit(s, EIO);
+          }
           this.rqOff[s] = off;
           this.rqLen[s] = len;
           this.rqFlags[s] = opFlags;
