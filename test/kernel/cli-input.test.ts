@@ -32,7 +32,7 @@ test('out-of-range and unknown options: one line, -EINVAL, no device added', { s
   for (const [args, re] of cases) {
     const r = cli(args);
     assert.equal(r.status, 234, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(r.stderr, re);
+    assert.match(r.stderr.trimEnd(), re);
     assert.equal(r.stderr.trim().split('\n').length, 1, `one line for ${args.join(' ')}`);
     assert.equal(r.stdout, '');
   }
