@@ -337,7 +337,7 @@ static napi_value Mmap(napi_env env, napi_callback_info info) {
   /* The address is always the kernel's choice: MAP_FIXED at NULL is never what JS meant. */
   if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) return throw_errno(env, EINVAL, "mmap", "MAP_FIXED is not supported");
   /* A page wholly past the end of a regular file is SIGBUS on first touch from JS. */
-  if (fd >= 0 && fstat((int)fd, &st) == 0 && S_ISREG(st.st_mode)) {
+  if (fd >= 0 && !(flags & MAP_ANONYMOUS) && fstat((int)fd, &st) == 0 && S_ISREG(st.st_mode)) {
     int64_t page = sysconf(_SC_PAGESIZE);
     if (off >= st.st_size || len > (st.st_size - off + page - 1) / page * page)
       return throw_errno(env, EINVAL, "mmap", "the mapping runs past the end of the file");
