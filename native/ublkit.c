@@ -9,6 +9,7 @@
 #include <uv.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,15 @@
 
 #ifndef STATX_DIOALIGN
 #define STATX_DIOALIGN 0x00002000U
+#endif
+#ifndef IORING_SETUP_NO_MMAP
+#define IORING_SETUP_NO_MMAP (1U << 14)
+#endif
+#ifndef IORING_SETUP_REGISTERED_FD_ONLY
+#define IORING_SETUP_REGISTERED_FD_ONLY (1U << 15)
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
 typedef struct watch_s {
@@ -83,20 +93,43 @@ static bool is_nullish(napi_env env, napi_value v) {
   return napi_typeof(env, v, &t) != napi_ok || t == napi_undefined || t == napi_null;
 }
 
-/* Number or BigInt -> int64; throws TypeError and returns false otherwise. */
-static bool get_i64(napi_env env, napi_value v, int64_t *out) {
-  napi_valuetype t = napi_undefined; bool lossless;
-  napi_typeof(env, v, &t);
-  if (t == napi_number) return napi_get_value_int64(env, v, out) == napi_ok;
-  if (t == napi_bigint) return napi_get_value_bigint_int64(env, v, out, &lossless) == napi_ok;
-  napi_throw_type_error(env, NULL, "expected a number or BigInt");
+/* Every integer from JS is checked against the C type it becomes: Node-API would turn NaN into 0
+ * and cut 2**32 + 1 down to 1, i.e. another fd or a smaller count than the caller meant. */
+#define U32 ((int64_t)UINT32_MAX)
+#define I32 ((int64_t)INT_MAX)
+#define SAFE_INT 9007199254740991LL
+
+static bool range_error(napi_env env, const char *what, int64_t lo, int64_t hi) {
+  char msg[160];
+  snprintf(msg, sizeof msg, "%s must be an integer in %lld..%lld", what, (long long)lo, (long long)hi);
+  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
   return false;
 }
 
-static bool opt_i64(napi_env env, napi_value v, int64_t def, int64_t *out) {
-  if (is_nullish(env, v)) { *out = def; return true; }
-  return get_i64(env, v, out);
+/* Number (an integer) or BigInt in lo..hi -> int64; TypeError / RangeError otherwise. */
+static bool get_int(napi_env env, napi_value v, int64_t lo, int64_t hi, const char *what, int64_t *out) {
+  napi_valuetype t = napi_undefined; bool lossless = false; double d;
+  napi_typeof(env, v, &t);
+  if (t == napi_number) {
+    if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+    if (!(d >= -SAFE_INT && d <= SAFE_INT) || d != (double)(int64_t)d) return range_error(env, what, lo, hi);
+    *out = (int64_t)d;
+  } else if (t == napi_bigint) {
+    if (napi_get_value_bigint_int64(env, v, out, &lossless) != napi_ok) return false;
+    if (!lossless) return range_error(env, what, lo, hi);
+  } else {
+    napi_throw_type_error(env, NULL, "expected a number or BigInt");
+    return false;
+  }
+  return (*out >= lo && *out <= hi) || range_error(env, what, lo, hi);
 }
+
+static bool opt_int(napi_env env, napi_value v, int64_t def, int64_t lo, int64_t hi, const char *what, int64_t *out) {
+  if (is_nullish(env, v)) { *out = def; return true; }
+  return get_int(env, v, lo, hi, what, out);
+}
+
+#define get_fd(env, v, out) get_int(env, v, 0, I32, "fd", out)
 
 /* Data pointer (byteOffset already applied by Node-API) and byte length of an
  * ArrayBuffer, TypedArray (incl. Buffer) or DataView. */
@@ -168,8 +201,12 @@ static napi_value SetupRing(napi_env env, napi_callback_info info) {
   napi_value res, sq, cq, ring_ab, sqes_ab; size_t sq_sz, cq_sz, ring_sz, sqes_sz;
   void *ring, *sqes;
   int fd, err;
-  if (!get_i64(env, argv[0], &entries) || !opt_i64(env, argv[1], 0, &flags) ||
-      !opt_i64(env, argv[2], 0, &cq_entries)) return NULL;
+  if (!get_int(env, argv[0], 0, U32, "entries", &entries) || !opt_int(env, argv[1], 0, 0, U32, "flags", &flags) ||
+      !opt_int(env, argv[2], 0, 0, U32, "cqEntries", &cq_entries)) return NULL;
+  /* The rings are mapped here from the kernel's offsets: flags that put them in caller memory,
+   * or return something other than an fd, would leave JS views over nothing. */
+  if (flags & (IORING_SETUP_NO_MMAP | IORING_SETUP_REGISTERED_FD_ONLY))
+    return throw_errno(env, EINVAL, "io_uring_setup", "IORING_SETUP_NO_MMAP and REGISTERED_FD_ONLY are not supported");
   memset(&p, 0, sizeof p);
   p.flags = (uint32_t)flags;
   if (cq_entries > 0) {
@@ -232,7 +269,7 @@ static napi_value SetupRing(napi_env env, napi_callback_info info) {
 static napi_value CloseRing(napi_env env, napi_callback_info info) {
   ARGS(1);
   int64_t fd;
-  if (!get_i64(env, argv[0], &fd)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
   return num(env, drop_ring(env, (int)fd, true));
 }
 
@@ -243,23 +280,47 @@ static napi_value Enter(napi_env env, napi_callback_info info) {
   int64_t fd, sub, minc, flags;
   void *arg = NULL;
   size_t argsz = 0;
-  if (!get_i64(env, argv[0], &fd) || !opt_i64(env, argv[1], 0, &sub) ||
-      !opt_i64(env, argv[2], 0, &minc) || !opt_i64(env, argv[3], 0, &flags)) return NULL;
+  if (!get_int(env, argv[0], 0, U32, "fd", &fd) || !opt_int(env, argv[1], 0, 0, U32, "toSubmit", &sub) ||
+      !opt_int(env, argv[2], 0, 0, U32, "minComplete", &minc) || !opt_int(env, argv[3], 0, 0, U32, "flags", &flags)) return NULL;
   if (argc >= 5 && !is_nullish(env, argv[4]) && !get_bytes(env, argv[4], &arg, &argsz)) return NULL;
   long r = syscall(__NR_io_uring_enter, (unsigned)fd, (unsigned)sub, (unsigned)minc,
                    (unsigned)flags, arg, argsz);
   return num(env, r < 0 ? -errno : (double)r);
 }
 
-/* register(fd, opcode, arg, nrArgs) -> result | -errno */
+/* Bytes io_uring_register reads or writes at arg for opcode op and nr_args nr (layouts from the
+ * kernel ABI), or -1 for an opcode the addon does not know (its arg could be any size) and for
+ * RESIZE_RINGS (33), which moves the rings away from the mappings JS holds. Pointers inside the
+ * argument (iovecs, fd arrays of the update structs) are the caller's, like the addresses in SQEs. */
+static int64_t reg_arg_bytes(uint32_t op, int64_t nr) {
+  switch (op & ~(1U << 31)) {     /* IORING_REGISTER_USE_REGISTERED_RING */
+  case 1: case 3: case 5: case 9: case 10: case 12: case 18: return 0;   /* no argument */
+  case 0: case 11: case 20: case 21: return nr * 16;  /* iovec, restriction, rsrc_update arrays */
+  case 2: return nr * 4;                              /* fd array */
+  case 4: case 7: return 4;                           /* eventfd */
+  case 8: return 16 + nr * 8;                         /* probe: header + ops, written back */
+  case 13: case 14: case 15: case 16: case 17: return nr; /* nr_args is the struct or mask size */
+  case 19: return 8;                                  /* two u32 worker counts, written back */
+  case 6: case 25: case 27: case 28: case 29: return 16;
+  case 30: return 32;
+  case 22: case 23: case 26: return 40;               /* buf_reg, buf_status */
+  case 24: case 31: return 64;                        /* sync_cancel_reg, an SQE */
+  default: return -1;
+  }
+}
+
+/* register(fd, opcode, arg, nrArgs) -> result | -errno; -EINVAL without a syscall when arg is
+ * shorter than what the kernel would read or write for nrArgs. */
 static napi_value Register(napi_env env, napi_callback_info info) {
   ARGS(4);
-  int64_t fd, op, nr;
+  int64_t fd, op, nr, need;
   void *arg = NULL;
-  size_t len;
-  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[1], &op) ||
-      !opt_i64(env, argv[3], 0, &nr)) return NULL;
+  size_t len = 0;
+  if (!get_fd(env, argv[0], &fd) || !get_int(env, argv[1], 0, U32, "opcode", &op) ||
+      !opt_int(env, argv[3], 0, 0, U32, "nrArgs", &nr)) return NULL;
   if (!is_nullish(env, argv[2]) && !get_bytes(env, argv[2], &arg, &len)) return NULL;
+  need = reg_arg_bytes((uint32_t)op, nr);
+  if (need < 0 || (uint64_t)need > len) return num(env, -EINVAL);
   long r = syscall(__NR_io_uring_register, (unsigned)fd, (unsigned)op, arg, (unsigned)nr);
   return num(env, r < 0 ? -errno : (double)r);
 }
@@ -269,8 +330,18 @@ static napi_value Register(napi_env env, napi_callback_info info) {
 static napi_value Mmap(napi_env env, napi_callback_info info) {
   ARGS(5);
   int64_t fd, len, prot, flags, off;
-  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[1], &len) || !get_i64(env, argv[2], &prot) ||
-      !get_i64(env, argv[3], &flags) || !opt_i64(env, argv[4], 0, &off)) return NULL;
+  struct stat st;
+  if (!get_int(env, argv[0], -1, I32, "fd", &fd) || !get_int(env, argv[1], 1, INT64_MAX, "length", &len) ||
+      !get_int(env, argv[2], 0, I32, "prot", &prot) || !get_int(env, argv[3], 0, I32, "flags", &flags) ||
+      !opt_int(env, argv[4], 0, 0, INT64_MAX - len, "offset", &off)) return NULL;
+  /* The address is always the kernel's choice: MAP_FIXED at NULL is never what JS meant. */
+  if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) return throw_errno(env, EINVAL, "mmap", "MAP_FIXED is not supported");
+  /* A page wholly past the end of a regular file is SIGBUS on first touch from JS. */
+  if (fd >= 0 && !(flags & MAP_ANONYMOUS) && fstat((int)fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    int64_t page = sysconf(_SC_PAGESIZE);
+    if (off >= st.st_size || len > (st.st_size - off + page - 1) / page * page)
+      return throw_errno(env, EINVAL, "mmap", "the mapping runs past the end of the file");
+  }
   void *p = mmap(NULL, (size_t)len, (int)prot, (int)flags, (int)fd, (off_t)off);
   if (p == MAP_FAILED) return throw_errno(env, errno, "mmap", NULL);
   return track(env, p, (size_t)len, -1);
@@ -311,8 +382,8 @@ static napi_value Alloc(napi_env env, napi_callback_info info) {
   int64_t size, align, total;
   void *p = NULL;
   napi_value ab;
-  if (!get_i64(env, argv[0], &size) || !opt_i64(env, argv[1], 4096, &align)) return NULL;
-  if (size <= 0 || align <= 0 || (align & (align - 1)))
+  if (!get_int(env, argv[0], 1, SAFE_INT, "size", &size) || !opt_int(env, argv[1], 4096, 1, 1LL << 30, "align", &align)) return NULL;
+  if (align & (align - 1))
     return throw_errno(env, EINVAL, "posix_memalign", NULL);
   if (align < (int64_t)sizeof(void *)) align = sizeof(void *);
   int err = posix_memalign(&p, (size_t)align, (size_t)size);
@@ -380,7 +451,7 @@ static napi_value Watch(napi_env env, napi_callback_info info) {
   int64_t fd; napi_valuetype t; uv_loop_t *loop; napi_value resource, name;
   state_t *st = state(env);
   watch_t *w;
-  if (!get_i64(env, argv[0], &fd)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
   CALL(napi_typeof(env, argv[1], &t));
   if (t != napi_function) { napi_throw_type_error(env, NULL, "callback must be a function"); return NULL; }
   for (w = st->watches; w; w = w->next) /* libuv forbids two poll handles per fd */
@@ -413,7 +484,7 @@ static napi_value Watch(napi_env env, napi_callback_info info) {
 static napi_value WatchRef(napi_env env, napi_callback_info info) {
   ARGS(2);
   int64_t id; bool on = true;
-  if (!get_i64(env, argv[0], &id)) return NULL;
+  if (!get_int(env, argv[0], 0, U32, "handle", &id)) return NULL;
   napi_get_value_bool(env, argv[1], &on);
   watch_t *w = watch_find(state(env), id, false);
   if (w && on) uv_ref((uv_handle_t *)&w->poll);
@@ -425,7 +496,7 @@ static napi_value WatchRef(napi_env env, napi_callback_info info) {
 static napi_value Unwatch(napi_env env, napi_callback_info info) {
   ARGS(1);
   int64_t id;
-  if (!get_i64(env, argv[0], &id)) return NULL;
+  if (!get_int(env, argv[0], 0, U32, "handle", &id)) return NULL;
   watch_t *w = watch_find(state(env), id, true);
   if (w) watch_stop(env, w);
   return boolean(env, w != NULL);
@@ -436,8 +507,8 @@ static napi_value Unwatch(napi_env env, napi_callback_info info) {
 static napi_value Eventfd(napi_env env, napi_callback_info info) {
   ARGS(2);
   int64_t init, flags;
-  if (!opt_i64(env, argv[0], 0, &init) ||
-      !opt_i64(env, argv[1], EFD_CLOEXEC | EFD_NONBLOCK, &flags)) return NULL;
+  if (!opt_int(env, argv[0], 0, 0, U32, "initval", &init) ||
+      !opt_int(env, argv[1], EFD_CLOEXEC | EFD_NONBLOCK, 0, I32, "flags", &flags)) return NULL;
   int fd = eventfd((unsigned)init, (int)flags);
   if (fd < 0) return throw_errno(env, errno, "eventfd", NULL);
   return num(env, fd);
@@ -448,7 +519,7 @@ static napi_value Eventfd(napi_env env, napi_callback_info info) {
 static napi_value PinThread(napi_env env, napi_callback_info info) {
   ARGS(1);
   int64_t cpu;
-  if (!get_i64(env, argv[0], &cpu)) return NULL;
+  if (!get_int(env, argv[0], INT32_MIN, I32, "cpu", &cpu)) return NULL;
   if (cpu < 0 || cpu >= CPU_SETSIZE) return num(env, -EINVAL);
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -459,19 +530,28 @@ static napi_value PinThread(napi_env env, napi_callback_info info) {
 static napi_value Close(napi_env env, napi_callback_info info) {
   ARGS(1);
   int64_t fd;
-  if (!get_i64(env, argv[0], &fd)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
   return num(env, close((int)fd) < 0 ? -errno : 0);
 }
 
-/* ioctl64 / ioctlInt: ioctls whose out-arg is a u64 / an unsigned int */
+/* ioctl64 / ioctlInt: ioctls whose out-arg is a u64 / an unsigned int. A request that encodes its
+ * argument size (_IOR/_IOW/_IOWR) must fit the result; legacy requests (BLKSSZGET and friends
+ * encode none) write into a scratch area well above any int-sized result. */
 static napi_value ioctl_out(napi_env env, napi_callback_info info, bool wide) {
   ARGS(2);
-  int64_t fd, req; uint64_t v64 = 0; unsigned int v32 = 0; napi_value v;
-  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[1], &req)) return NULL;
-  if (ioctl((int)fd, (unsigned long)req, wide ? (void *)&v64 : (void *)&v32) < 0)
+  int64_t fd, req; uint64_t scratch[32]; napi_value v;
+  if (!get_fd(env, argv[0], &fd) || !get_int(env, argv[1], 0, U32, "request", &req)) return NULL;
+  if (_IOC_DIR(req) != _IOC_NONE && _IOC_SIZE(req) > (wide ? 8U : 4U))
+    return throw_errno(env, EINVAL, "ioctl", "the request's argument is wider than the result");
+  memset(scratch, 0, sizeof scratch);
+  if (ioctl((int)fd, (unsigned long)req, (void *)scratch) < 0)
     return throw_errno(env, errno, "ioctl", NULL);
-  if (!wide) return num(env, v32);
-  CALL(napi_create_bigint_uint64(env, v64, &v));
+  if (!wide) {
+    unsigned int v32;
+    memcpy(&v32, scratch, sizeof v32);
+    return num(env, v32);
+  }
+  CALL(napi_create_bigint_uint64(env, scratch[0], &v));
   return v;
 }
 static napi_value Ioctl64(napi_env env, napi_callback_info info) { return ioctl_out(env, info, true); }
@@ -484,6 +564,7 @@ static napi_value StatxDio(napi_env env, napi_callback_info info) {
   napi_value res, size;
   CALL(napi_get_value_string_utf8(env, argv[0], path, sizeof path, &n));
   if (n >= sizeof path - 1) return throw_errno(env, ENAMETOOLONG, "statx", NULL);
+  if (strlen(path) != n) return throw_errno(env, EINVAL, "statx", "the path contains a NUL byte");
   memset(&stx, 0, sizeof stx);
   if (statx(AT_FDCWD, path, 0, STATX_BASIC_STATS | STATX_DIOALIGN, &stx) < 0)
     return throw_errno(env, errno, "statx", NULL);
@@ -506,8 +587,11 @@ static napi_value Pcopy(napi_env env, napi_callback_info info) {
   ARGS(3);
   int64_t fd, n;
   void *data; size_t bytes;
-  if (!get_i64(env, argv[0], &fd) || !get_bytes(env, argv[1], &data, &bytes) || !get_i64(env, argv[2], &n)) return NULL;
-  if (n < 0 || (size_t)n * 32 > bytes) return throw_errno(env, EINVAL, "pcopy", "ops array too short");
+  if (!get_fd(env, argv[0], &fd) || !get_bytes(env, argv[1], &data, &bytes) ||
+      !get_int(env, argv[2], -SAFE_INT, SAFE_INT, "n", &n)) return NULL;
+  /* Divide rather than multiply: n * 32 wrapped for n >= 2**59 and let the loop run off the array. */
+  if (n < 0 || (uint64_t)n > bytes / 32) return throw_errno(env, EINVAL, "pcopy", "ops array too short");
+  if ((uintptr_t)data % 4) return throw_errno(env, EINVAL, "pcopy", "ops array must be 4-byte aligned");
   uint32_t *op = data;
   for (int64_t i = 0; i < n; i++, op += 8) {
     void *addr = (void *)(uintptr_t)((uint64_t)op[2] | (uint64_t)op[3] << 32);

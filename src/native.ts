@@ -18,6 +18,13 @@ export interface RingSetup {
 
 type View = ArrayBuffer | ArrayBufferView;
 
+/**
+ * The addon's calls. Every integer must fit the C type it becomes (an fd 0..2**31-1, counts u32, ...)
+ * or the call throws a RangeError; `register` returns -EINVAL without a syscall when `arg` is shorter
+ * than the kernel reads or writes for `nrArgs` (and for opcodes it has no size for); `pcopy` throws
+ * EINVAL when `n` ops do not fit `ops`; `mmap` refuses MAP_FIXED and ranges past a regular file's end.
+ * Raw addresses inside SQEs, pcopy ops and register arguments are trusted, as the kernel ABI requires.
+ */
 export interface NativeAddon {
   setupRing(entries: number, flags: number, cqEntries: number): RingSetup;
   closeRing(fd: number): void;

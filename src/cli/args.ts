@@ -1,5 +1,10 @@
-// getopt_long-style parsing of the kublk command line: options and files may be interleaved.
+// The kublk command line through Node's util.parseArgs: one table of options (kublk's names and
+// short letters), `--x=y` and `--x y`, `-q2` and `-zu`, options and files interleaved as getopt
+// permutes them; every value checked here, with a one-line error naming the option.
+import { parseArgs as nodeParseArgs } from 'node:util';
+import * as fs from 'node:fs';
 import { UblkError } from '../errors.js';
+import { parseSize } from '../targets/size.js';
 
 export interface CliArgs {
   command: string | undefined;
@@ -40,103 +45,173 @@ export interface CliArgs {
   shmemZc?: boolean;
   htlb?: string;
   rdonlyShmemBuf?: boolean;
+  /** `ublkit CMD --help`: print the command's usage instead of running it. */
+  help: boolean;
   files: string[];
-  /** Unknown `--name value` pairs, for the target. */
+  /** Target options (`--chunk_size 4096`), as given, for src/cli/targets.ts. */
   targetOpts: Record<string, string>;
 }
 
-type Kind = 'flag' | 'int' | 'str';
-// name -> [key in CliArgs, kind]; short options from kublk's "t:n:d:q:r:e:i:s:gazub".
-const LONG: Record<string, [keyof CliArgs, Kind]> = {
-  type: ['type', 'str'], number: ['number', 'int'], queues: ['queues', 'int'], depth: ['depth', 'int'],
-  all: ['all', 'flag'], zero_copy: ['zeroCopy', 'flag'], auto_zc: ['autoZc', 'flag'],
-  auto_zc_fallback: ['autoZcFallback', 'flag'], user_copy: ['userCopy', 'flag'], get_data: ['getData', 'flag'],
-  recovery: ['recovery', 'int'], recovery_fail_io: ['recoveryFailIo', 'int'], recovery_reissue: ['recoveryReissue', 'int'],
-  batch: ['batch', 'flag'], nthreads: ['nthreads', 'int'], per_io_tasks: ['perIoTasks', 'flag'],
-  no_ublk_fixed_fd: ['noUblkFixedFd', 'flag'], foreground: ['foreground', 'flag'], quiet: ['quiet', 'flag'],
-  json: ['json', 'flag'], safe: ['safe', 'flag'], size: ['size', 'str'], mode: ['mode', 'str'],
-  no_auto_part_scan: ['noAutoPartScan', 'flag'], no_pin: ['noPin', 'flag'], debug_mask: ['debugMask', 'int'],
-  max_io_buf_bytes: ['maxIoBufBytes', 'int'],
-  metadata_size: ['metadataSize', 'int'], pi_offset: ['piOffset', 'int'], csum_type: ['csumType', 'str'],
-  tag_size: ['tagSize', 'int'], integrity_capable: ['integrityCapable', 'flag'], integrity_reftag: ['integrityReftag', 'flag'],
-  shmem_zc: ['shmemZc', 'flag'], htlb: ['htlb', 'str'], rdonly_shmem_buf: ['rdonlyShmemBuf', 'flag'],
-};
-const SHORT: Record<string, string> = {
-  t: 'type', n: 'number', d: 'depth', q: 'queues', r: 'recovery', e: 'recovery_fail_io',
-  i: 'recovery_reissue', s: 'size', g: 'get_data', a: 'all', z: 'zero_copy', u: 'user_copy', b: 'batch',
+type Kind = 'flag' | 'int' | 'hex' | 'str' | 'size' | 'file';
+
+/**
+ * One command-line option. `key` is its field in CliArgs; without one it is a target option and
+ * lands in `targetOpts`. Integers are checked against `min..max`, described as `what`.
+ */
+export interface OptionSpec {
+  kind: Kind;
+  key?: keyof CliArgs;
+  short?: string;
+  min?: number;
+  max?: number;
+  what?: string;
+}
+
+const I32 = 2 ** 31 - 1;
+const u8 = (key: keyof CliArgs, what: string, min = 0): OptionSpec => ({ kind: 'int', key, min, max: 255, what });
+const flag = (key: keyof CliArgs, short?: string): OptionSpec => ({ kind: 'flag', key, short });
+const target = (what: string): OptionSpec => ({ kind: 'int', min: 0, max: I32, what });
+
+/**
+ * Every option, by long name. kublk's short options are "t:n:d:q:r:e:i:s:gazub". A new option is
+ * one line here (and its use in the command or target that reads it, and its line in usage.ts).
+ */
+export const OPTIONS: Record<string, OptionSpec> = {
+  type: { kind: 'str', key: 'type', short: 't' },
+  // Ids: -1 asks the kernel to pick (add); the kernel takes ids below 2^20.
+  number: { kind: 'int', key: 'number', short: 'n', min: -1, max: 2 ** 20 - 1, what: 'device id' },
+  queues: { kind: 'int', key: 'queues', short: 'q', min: 1, max: 32, what: 'number of queues' },
+  depth: { kind: 'int', key: 'depth', short: 'd', min: 1, max: 1024, what: 'queue depth' },
+  nthreads: { kind: 'int', key: 'nthreads', min: 1, max: 32, what: 'number of threads' },
+  // kublk sets the flag for any non-zero value.
+  recovery: { kind: 'int', key: 'recovery', short: 'r', min: 0, max: I32, what: 'recovery' },
+  recovery_fail_io: { kind: 'int', key: 'recoveryFailIo', short: 'e', min: 0, max: I32, what: 'recovery with failed IO' },
+  recovery_reissue: { kind: 'int', key: 'recoveryReissue', short: 'i', min: 0, max: I32, what: 'recovery with reissue' },
+  size: { kind: 'size', key: 'size', short: 's' },
+  all: flag('all', 'a'),
+  get_data: flag('getData', 'g'),
+  zero_copy: flag('zeroCopy', 'z'),
+  user_copy: flag('userCopy', 'u'),
+  batch: flag('batch', 'b'),
+  auto_zc: flag('autoZc'),
+  auto_zc_fallback: flag('autoZcFallback'),
+  per_io_tasks: flag('perIoTasks'),
+  no_ublk_fixed_fd: flag('noUblkFixedFd'),
+  foreground: flag('foreground'),
+  quiet: flag('quiet'),
+  json: flag('json'),
+  safe: flag('safe'),
+  no_auto_part_scan: flag('noAutoPartScan'),
+  no_pin: flag('noPin'),
+  help: flag('help', 'h'),
+  mode: { kind: 'str', key: 'mode' },
+  // Hex, as kublk's strtol(optarg, NULL, 16).
+  debug_mask: { kind: 'hex', key: 'debugMask', min: 0, max: 2 ** 32 - 1, what: 'debug mask' },
+  // Range and page multiple checked by maxIoBuf() below.
+  max_io_buf_bytes: { kind: 'int', key: 'maxIoBufBytes', what: 'max IO buffer bytes' },
+  metadata_size: u8('metadataSize', 'integrity metadata size', 1),
+  pi_offset: u8('piOffset', 'PI offset'),
+  tag_size: u8('tagSize', 'PI tag size'),
+  csum_type: { kind: 'str', key: 'csumType' },
+  integrity_capable: flag('integrityCapable'),
+  integrity_reftag: flag('integrityReftag'),
+  shmem_zc: flag('shmemZc'),
+  htlb: { kind: 'str', key: 'htlb' },
+  rdonly_shmem_buf: flag('rdonlyShmemBuf'),
+  file: { kind: 'file', short: 'f' },
+  // Target options (src/cli/targets.ts reads them from targetOpts).
+  chunk_size: target('stripe chunk size'),
+  delay_us: target('delay in microseconds'),
+  die_during_fetch: target('die during fetch'),
+  buffered: target('buffered IO'),
 };
 
-function toInt(name: string, v: string | undefined): number {
-  if (v === undefined) throw new UblkError('EINVAL', `option --${name} requires an argument`);
-  const n = /^0x[0-9a-f]+$/i.test(v) ? parseInt(v, 16) : /^-?\d+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n)) throw new UblkError('EINVAL', `option --${name} needs an integer, got '${v}'`);
+const MAX_IO_BUF = 32 << 20; // the user-copy offset field holds 25 bits of buffer offset
+
+function bad(msg: string): UblkError {
+  return new UblkError('EINVAL', msg);
+}
+
+/** The kernel's page size (AT_PAGESZ from the auxiliary vector; 4096 if it cannot be read). */
+export function pageSize(): number {
+  try {
+    const v = fs.readFileSync('/proc/self/auxv');
+    for (let o = 0; o + 16 <= v.length; o += 16) {
+      const type = v.readBigUInt64LE(o);
+      if (type === 0n) break;
+      if (type === 6n) return Number(v.readBigUInt64LE(o + 8));
+    }
+  } catch { /* no /proc */ }
+  return 4096;
+}
+
+function toInt(spelled: string, o: OptionSpec, v: string): number {
+  const s = v.trim();
+  const n = o.kind === 'hex' ? (/^(0x)?[0-9a-f]+$/i.test(s) ? parseInt(s, 16) : NaN)
+    : /^0x[0-9a-f]+$/i.test(s) ? parseInt(s, 16) : /^[-+]?\d+$/.test(s) ? Number(s) : NaN;
+  const what = o.what ?? 'value';
+  if (Number.isNaN(n)) throw bad(`${spelled} ${v}: ${what} must be an integer`);
+  if (!Number.isSafeInteger(n) || (o.min !== undefined && n < o.min) || (o.max !== undefined && n > o.max)) {
+    if (o.min === undefined) throw bad(`${spelled} ${v}: ${what} is too large`);
+    throw bad(`${spelled} ${v}: ${what} must be ${o.min}..${o.max}`);
+  }
   return n;
 }
+
+/** max_io_buf_bytes: the kernel rounds it down to a page and needs max_sectors (>= a page) to fit. */
+function maxIoBuf(spelled: string, n: number): number {
+  const page = pageSize();
+  if (n < page || n > MAX_IO_BUF || n % page !== 0) {
+    throw bad(`${spelled} ${n}: must be a multiple of the ${page}-byte page size in ${page}..${MAX_IO_BUF}`);
+  }
+  return n;
+}
+
+function checkSize(spelled: string, v: string): string {
+  let n: number;
+  try {
+    n = parseSize(v);
+  } catch (e) {
+    if (/too large/.test((e as Error).message)) throw bad(`${spelled} ${v}: the size is too large`);
+    throw bad(`${spelled} ${v}: not a size (bytes, or a number with K, M, G or T)`);
+  }
+  if (n <= 0) throw bad(`${spelled} ${v}: the size must be positive`);
+  return v;
+}
+
+const NODE_OPTIONS = Object.fromEntries(
+  Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.kind === 'flag' ? 'boolean' as const : 'string' as const, ...(o.short ? { short: o.short } : {}) }]),
+);
 
 export function parseArgs(argv: string[]): CliArgs {
   const a: CliArgs = {
     command: argv[0], number: -1, all: false, zeroCopy: false, autoZc: false, autoZcFallback: false,
     userCopy: false, getData: false, recovery: 0, recoveryFailIo: 0, recoveryReissue: 0, batch: false,
     perIoTasks: false, noUblkFixedFd: false, foreground: false, quiet: false, json: false, safe: false,
-    noAutoPartScan: false, noPin: false, files: [], targetOpts: {},
+    noAutoPartScan: false, noPin: false, help: false, files: [], targetOpts: {},
   };
-  const rest = argv.slice(1);
-  for (let i = 0; i < rest.length; i++) {
-    const tok = rest[i];
-    let name: string | undefined;
-    if (tok === '--') {
-      a.files.push(...rest.slice(i + 1));
-      break;
-    } else if (tok === '-f' || tok === '--file') {
-      a.files.push(needValue(rest, i, tok));
-      i++;
-      continue;
-    } else if (tok.startsWith('--')) {
-      name = tok.slice(2);
-    } else if (tok.startsWith('-') && tok.length >= 2) {
-      // Clustered short flags (-zu) and attached values (-n3), as getopt allows.
-      for (let j = 1; j < tok.length; j++) {
-        const long = SHORT[tok[j]];
-        if (!long) {
-          a.targetOpts[tok.slice(1)] = needValue(rest, i, tok);
-          i++;
-          break;
-        }
-        const [key, kind] = LONG[long];
-        if (kind === 'flag') {
-          (a[key] as boolean) = true;
-          continue;
-        }
-        const attached = tok.slice(j + 1);
-        const v = attached || rest[++i];
-        set(a, long, key, kind, v);
-        break;
-      }
-      continue;
-    } else {
-      a.files.push(tok);
+  // strict: false so that unknown options come back as tokens (refused below with their spelling)
+  // and a value may start with '-' (`-n -1`), as getopt allows.
+  const { tokens } = nodeParseArgs({ args: argv.slice(1), options: NODE_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const fields = a as unknown as Record<string, unknown>;
+  for (const t of tokens) {
+    if (t.kind === 'positional') a.files.push(t.value);
+    if (t.kind !== 'option') continue;
+    const o = Object.prototype.hasOwnProperty.call(OPTIONS, t.name) ? OPTIONS[t.name] : undefined;
+    if (!o) throw bad(`unknown option '${t.rawName}'`);
+    if (o.kind === 'flag') {
+      if (t.value !== undefined) throw bad(`option '${t.rawName}' takes no value`);
+      fields[o.key!] = true;
       continue;
     }
-    const spec = LONG[name];
-    if (!spec) {
-      a.targetOpts[name] = needValue(rest, i, tok);
-      i++;
-      continue;
-    }
-    const [key, kind] = spec;
-    if (kind === 'flag') (a[key] as boolean) = true;
-    else set(a, name, key, kind, rest[++i]);
+    const v = t.value;
+    if (v === undefined || v === '') throw bad(`option '${t.rawName}' requires an argument`);
+    if (o.kind === 'file') a.files.push(v);
+    else if (!o.key) a.targetOpts[t.name] = String(toInt(t.rawName, o, v));
+    else if (o.kind === 'str') fields[o.key] = v;
+    else if (o.kind === 'size') fields[o.key] = checkSize(t.rawName, v);
+    else if (o.key === 'maxIoBufBytes') fields[o.key] = maxIoBuf(t.rawName, toInt(t.rawName, o, v));
+    else fields[o.key] = toInt(t.rawName, o, v);
   }
   return a;
-}
-
-function needValue(rest: string[], i: number, tok: string): string {
-  const v = rest[i + 1];
-  if (v === undefined || tok.includes('=')) throw new UblkError('EINVAL', `every target option requires argument (${tok})`);
-  return v;
-}
-
-function set(a: CliArgs, name: string, key: keyof CliArgs, kind: Kind, v: string | undefined): void {
-  if (v === undefined) throw new UblkError('EINVAL', `option --${name} requires an argument`);
-  (a as unknown as Record<string, unknown>)[key] = kind === 'int' ? toInt(name, v) : v;
 }

@@ -1,24 +1,12 @@
 #!/usr/bin/env node
 // ublkit: the kublk-compatible command line; argv to commands, no logic here.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs, type CliArgs } from './args.js';
 import { errnoOf } from '../errors.js';
 import { out, err as errOut } from './out.js';
-
-const USAGE = `usage: ublkit <command> [options] [backing files]
-commands:
-  add -t {null|memory|loop|stripe|fault_inject} [-n ID] [-q QUEUES] [-d DEPTH] [-z|--auto_zc|-u|-g|--mode M]
-      [--nthreads N [--per_io_tasks]] [-r 1|-e 1|-i 1] [--foreground] [--quiet] [--size SIZE] [FILE...]
-      stripe: --chunk_size N, 1-4 files; fault_inject: --delay_us N, --die_during_fetch 1
-  recover -n ID [the add options]
-  del -n ID | -a
-  list [-n ID] [--json]
-  features
-  stop -n ID [--safe]
-  quiesce -n ID
-  update_size -n ID -s BYTES
-  help
-modes: copy (default), -g get-data, -u user-copy, -z zero-copy, --auto_zc auto-buf-reg, --mode auto
-`;
+import { OVERVIEW, commandUsage } from './usage.js';
 
 // Commands load lazily: the selftests run `list` in tight loops, and an emulated machine pays
 // for every module a short command does not need (add pulls in the engine, targets, workers).
@@ -35,19 +23,45 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   update_size: async () => (await admin()).updateSize,
 };
 
+/** The version in the package.json of the package this file belongs to (tsc output or bundle). */
+function version(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++, dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'ublkit' && pkg.version) return pkg.version;
+    } catch { /* not here */ }
+  }
+  return 'unknown';
+}
+
 async function main(argv: string[]): Promise<number> {
   const cmd = argv[0];
-  if (cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    out(USAGE);
+  if (cmd === '--version' || cmd === '-V') {
+    out(`ublkit ${version()}\n`);
     return 0;
   }
-  const load = cmd ? COMMANDS[cmd] : undefined;
+  if (cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    const topic = cmd !== 'help' ? undefined : argv[1] === '--help' || argv[1] === '-h' ? 'help' : argv[1];
+    const text = topic === undefined ? OVERVIEW : commandUsage(topic);
+    if (text === undefined) {
+      errOut(`ublkit: no such command '${topic}'\n`);
+      return -errnoOf('EINVAL');
+    }
+    out(text);
+    return 0;
+  }
+  const load = cmd && Object.prototype.hasOwnProperty.call(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
   if (!load) {
     errOut(cmd ? `ublkit: unknown command '${cmd}'\n` : 'ublkit: no command given\n');
-    out(USAGE);
+    out(OVERVIEW);
     return -errnoOf('EINVAL');
   }
   const args = parseArgs(argv);
+  if (args.help) {
+    out(commandUsage(cmd!)!);
+    return 0;
+  }
   return (await load())(args);
 }
 

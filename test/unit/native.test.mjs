@@ -1,4 +1,4 @@
-// Host-level tests of the native addon (needs io_uring, not ublk).
+// Host-level tests of the native addon (needs io_uring, not ublk); bounds checks: native-bounds.test.mjs.
 // Run: node --test test/unit/native.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -137,7 +137,7 @@ test('enter/register/close return -errno instead of throwing', () => {
   assert.equal(native.register(stale, IORING_REGISTER_EVENTFD, new Int32Array([0]), 1), -9);
   assert.equal(native.close(stale), -9);
   const ring = openRing();
-  assert.equal(native.register(ring.r.fd, IORING_REGISTER_BUFFERS2, null, 32), -14); // NULL arg -> EFAULT
+  assert.equal(native.register(ring.r.fd, IORING_REGISTER_BUFFERS2, null, 32), -22); // no 32-byte arg: refused before the syscall
   ring.close();
 });
 
