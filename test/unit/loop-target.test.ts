@@ -55,6 +55,76 @@ function ringIo(): { ctx: TargetContext; close(): void } {
   return { ctx: { io: new FileIo(ring), ring, queues: [0], thread: 0 }, close: () => ring.close() };
 }
 
+test('integrity file: a never-written (sparse) file is initialised to 0xff, once', () => {
+  const data = sparse('i1.img', 1 << 20);
+  const meta = sparse('i1.pi', (1 << 20) / 512 * 8);
+  const cfg = prepare(integrity(data, meta));
+  assert.ok(fs.readFileSync(meta).every((b) => b === 0xff));
+  const t = create(cfg);
+  assert.equal(t.size, 1 << 20);
+  t.close!();
+});
+
+test('integrity file: an empty file is extended to the size the device needs and initialised', () => {
+  const data = sparse('i2.img', 1 << 20);
+  const meta = sparse('i2.pi', 0);
+  prepare(integrity(data, meta));
+  const b = fs.readFileSync(meta);
+  assert.equal(b.length, (1 << 20) / 512 * 8);
+  assert.ok(b.every((x) => x === 0xff));
+});
+
+test('integrity file: a re-attach leaves stored metadata untouched', () => {
+  const data = sparse('i3.img', 1 << 20);
+  const meta = sparse('i3.pi', (1 << 20) / 512 * 8);
+  prepare(integrity(data, meta));
+  // PI as a previous run stored it for block 3.
+  const fd = fs.openSync(meta, 'r+');
+  fs.writeSync(fd, Buffer.from([0x12, 0x34, 0, 0, 0, 0, 0, 3]), 0, 8, 3 * 8);
+  fs.closeSync(fd);
+  const before = hash(meta);
+  prepare(integrity(data, meta));
+  assert.equal(hash(meta), before, 'add after a reboot must not wipe stored PI');
+  prepare(integrity(data, meta, { initMeta: false }));
+  assert.equal(hash(meta), before);
+});
+
+test('integrity file: swapped, too small, or the data file itself: one-line error, nothing written', () => {
+  const data = sparse('i4.img', 1 << 20);
+  fs.writeFileSync(data, Buffer.alloc(1 << 20, 0x5a));
+  const meta = sparse('i4.pi', (1 << 20) / 512 * 8);
+  const dataHash = hash(data);
+  const metaHash = hash(meta);
+  assert.throws(() => prepare(integrity(meta, data)), (e: Error) => /larger than the data file.*swapped/.test(e.message) && !e.message.includes('\n'));
+  assert.equal(hash(data), dataHash, 'the data image must survive swapped arguments');
+  assert.equal(hash(meta), metaHash);
+  const short = sparse('i4s.pi', 100);
+  fs.writeFileSync(short, Buffer.alloc(100, 1));
+  assert.throws(() => prepare(integrity(data, short)), /too small: 100 bytes, needs 16384/);
+  assert.deepEqual([...fs.readFileSync(short)], Array(100).fill(1));
+  assert.throws(() => prepare(integrity(data, data)), /larger than the data file|data file .* itself/);
+  assert.equal(hash(data), dataHash);
+  // Recovery never initialises: an empty file is simply too small there.
+  assert.throws(() => prepare(integrity(data, sparse('i4e.pi', 0), { initMeta: false })), /too small/);
+});
+
+test('integrity: tuples at (offset / interval) * metadataSize; FLUSH syncs the data and the integrity file', async () => {
+  const data = sparse('i5.img', 1 << 20);
+  const meta = sparse('i5.pi', (1 << 20) / 512 * 8);
+  const t = create(prepare(integrity(data, meta)));
+  const { calls, ctx } = spyIo();
+  await t.open!(ctx);
+  const tuple = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+  assert.equal(await t.writeIntegrity!(tuple, 4096), 0);
+  assert.deepEqual([...fs.readFileSync(meta).subarray(64, 80)], [...tuple], 'interval 8 (512-byte blocks here) holds the first tuple');
+  await t.flush!();
+  const synced = calls.filter((c) => c.op === 'fsync').map((c) => c.fd);
+  const metaFd = calls.find((c) => c.op === 'write')!.fd;
+  assert.equal(synced.length, 2, 'one fsync per file');
+  assert.ok(synced.includes(metaFd), 'the integrity file is synced by FLUSH');
+  t.close!();
+});
+
 test('a backing path swapped to another file between prepare() and create() is refused (loop, integrity, stripe)', () => {
   const a = sparse('s-a.img', 1 << 20);
   const b = sparse('s-b.img', 1 << 20);
