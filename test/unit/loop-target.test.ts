@@ -125,6 +125,55 @@ test('integrity: tuples at (offset / interval) * metadataSize; FLUSH syncs the d
   t.close!();
 });
 
+test('write-zeroes without FALLOC_FL_ZERO_RANGE (tmpfs): the range reads back as zeroes', async (t) => {
+  if (!fs.existsSync('/dev/shm')) return t.skip('no /dev/shm tmpfs here');
+  const dir = fs.mkdtempSync('/dev/shm/ublkit-loop-');
+  const io = ringIo();
+  try {
+    const f = path.join(dir, 'z.img');
+    fs.writeFileSync(f, Buffer.alloc(4 << 20, 0xa5));
+    const target: Target = create(prepare({ file: f }));
+    await target.open!(io.ctx);
+    assert.equal(await target.writeZeroes!(4096, 3 << 20, true), 0, 'NOUNMAP: zeroes written');
+    assert.equal(await target.writeZeroes!((3 << 20) + 8192, 8192, false), 0, 'unmap allowed: hole punched');
+    assert.equal(await target.discard!(0, 4096), 0);
+    const b = fs.readFileSync(f);
+    const zero = (a: number, n: number) => b.subarray(a, a + n).every((x) => x === 0);
+    const pattern = (a: number, n: number) => b.subarray(a, a + n).every((x) => x === 0xa5);
+    assert.ok(zero(4096, 3 << 20) && zero((3 << 20) + 8192, 8192), 'zeroed ranges read back as zeroes');
+    assert.ok(pattern((3 << 20) + 4096, 4096) && pattern((3 << 20) + 16384, (1 << 20) - 16384), 'bytes around them kept');
+    target.close!();
+  } finally {
+    io.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('write-zeroes with neither ZERO_RANGE nor PUNCH_HOLE: bounded writes over the full length; discard is a no-op', async () => {
+  const f = sparse('z2.img', 8 << 20);
+  fs.writeFileSync(f, Buffer.alloc(8 << 20, 0x77));
+  const t = create(prepare({ file: f, buffered: true }));
+  const { calls, ctx } = spyIo(() => EOPNOTSUPP);
+  await t.open!(ctx);
+  const len = (5 << 20) + 4096;
+  assert.equal(await t.writeZeroes!(512, len, false), 0);
+  const writes = calls.filter((c) => c.op === 'write');
+  assert.ok(writes.every((w) => w.len! <= 1 << 20), 'each write at most 1 MiB');
+  assert.equal(writes.reduce((s, w) => s + w.len!, 0), len, 'the whole range');
+  const b = fs.readFileSync(f);
+  assert.ok(b.subarray(512, 512 + len).every((x) => x === 0));
+  assert.equal(b[511], 0x77);
+  assert.equal(b[512 + len], 0x77);
+  // Unsupported modes are not asked again; discard then succeeds without touching data.
+  const n = calls.length;
+  assert.equal(await t.writeZeroes!(0, 512, true), 0);
+  assert.equal(calls.slice(n).filter((c) => c.op === 'fallocate').length, 0);
+  assert.equal(await t.discard!(1 << 20, 4096), 0);
+  assert.equal(fs.readFileSync(f)[(6 << 20)], 0x77);
+  assert.ok(calls.some((c) => c.op === 'fallocate' && c.mode === (IO.FALLOC_FL_PUNCH_HOLE | IO.FALLOC_FL_KEEP_SIZE)));
+  t.close!();
+});
+
 test('a backing path swapped to another file between prepare() and create() is refused (loop, integrity, stripe)', () => {
   const a = sparse('s-a.img', 1 << 20);
   const b = sparse('s-b.img', 1 << 20);

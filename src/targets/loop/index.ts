@@ -1,6 +1,6 @@
 // loop: a file (or block device) as the disk; O_DIRECT where the file system allows, io_uring IO,
 // FLUSH as fdatasync of the data and the integrity file, discard as punch-hole, write-zeroes as
-// zero-range; pass-through for zero copy.
+// zero-range (with fallbacks, see space.ts); pass-through for zero copy.
 import * as fs from 'node:fs';
 import type { Extent, Target, TargetContext } from '../../target/types.js';
 import type { FileIo } from '../../uring/file-io.js';
@@ -8,7 +8,7 @@ import { UblkError } from '../../errors.js';
 import { identityOf, openBacking } from '../backing.js';
 import { probe, type Geometry } from './geometry.js';
 import { openMeta, prepareMeta, type MetaSpec } from './integrity.js';
-import * as IO from '../../uapi/io-uring.js';
+import { FileSpace } from './space.js';
 
 export interface LoopConfig {
   file: string;
@@ -84,6 +84,7 @@ export function create(config: LoopConfig): Target {
 function loopTarget(config: LoopConfig, fd: number, metaFd: number, g: Geometry, capacity: number, spec: MetaSpec | undefined): Target {
   let io: FileIo | undefined;
   const ioOf = (): FileIo => io ?? (() => { throw new UblkError('EIO', 'loop target used before open()'); })();
+  const space = new FileSpace(ioOf, fd);
   const ok = (r: number) => (r < 0 ? r : 0);
   const full = (n: number, want: number) => (n === want ? 0 : n < 0 ? n : EIO);
   // One tuple per protection interval, which the kernel sets to the logical block size.
@@ -107,8 +108,8 @@ function loopTarget(config: LoopConfig, fd: number, metaFd: number, g: Geometry,
     // A FLUSH covers the metadata too: PI acknowledged with the data must survive with it.
     flush: () => Promise.all(metaFd >= 0 ? [ioOf().fsync(fd, true), ioOf().fsync(metaFd, true)] : [ioOf().fsync(fd, true)])
       .then((r) => ok(Math.min(...r))),
-    discard: (off, len) => ioOf().fallocate(fd, IO.FALLOC_FL_PUNCH_HOLE | IO.FALLOC_FL_KEEP_SIZE, off, len).then(ok),
-    writeZeroes: (off, len) => ioOf().fallocate(fd, IO.FALLOC_FL_ZERO_RANGE | IO.FALLOC_FL_KEEP_SIZE, off, len).then(ok),
+    discard: (off, len) => space.discard(off, len),
+    writeZeroes: (off, len, noUnmap) => space.writeZeroes(off, len, noUnmap),
     route: (offset, length): Extent[] => [{ fd, offset, length, bufOffset: 0 }],
     close() {
       fs.closeSync(fd);
