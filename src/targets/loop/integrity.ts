@@ -72,7 +72,7 @@ export function prepareMeta(s: MetaSpec, dataId: string, init: boolean): string 
   try {
     const id = identityOf(fd);
     if (id === dataId) throw new UblkError('EINVAL', `${WHAT} ${s.file} is the data file ${s.dataFile} itself`);
-    if (checkShape(fd, s, init && !s.readOnly) === 'new') initialise(fd, metaBytes(s), true);
+    if (checkShape(fd, s, init && !s.readOnly) === 'new') initialise(fd, metaBytes(s));
     return id;
   } finally {
     fs.closeSync(fd);
@@ -110,8 +110,8 @@ function neverWritten(fd: number, st: fs.Stats, need: number): boolean {
 }
 
 /** Fills [0, bytes) with 0xff in 1 MiB writes, durably before the device serves. */
-function initialise(fd: number, bytes: number, sync: boolean): void {
+function initialise(fd: number, bytes: number): void {
   const ff = Buffer.alloc(Math.min(1 << 20, bytes), 0xff);
   for (let o = 0; o < bytes;) o += fs.writeSync(fd, ff, 0, Math.min(ff.length, bytes - o), o);
-  if (sync) fs.fdatasyncSync(fd);
+  fs.fdatasyncSync(fd);
 }
