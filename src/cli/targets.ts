@@ -27,6 +27,12 @@ const BUILDERS: Record<string, Builder> = {
   },
   memory: (a) => {
     noFiles(a, 'memory');
+    // The disk lives in the server's memory and dies with it: a "recovered" memory disk would come
+    // back zeroed under a client that trusts its old contents.
+    if (a.command === 'recover') throw new UblkError('EINVAL', 'the memory target cannot be recovered: its data died with the server that held it');
+    if (a.recovery || a.recoveryFailIo || a.recoveryReissue) {
+      throw new UblkError('EINVAL', '-r/-i/-e: the memory target cannot be recovered (its data lives only in the server); drop the recovery options');
+    }
     if (!a.size) throw new UblkError('EINVAL', 'memory target needs --size (e.g. --size 1G)');
     return { module: mod('memory'), config: { size: a.size } };
   },

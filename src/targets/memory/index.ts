@@ -26,18 +26,23 @@ export function prepare(config: MemoryConfig): MemoryConfig {
 }
 
 export function create(config: MemoryConfig): Target {
-  const { size, buffer } = config.buffer ? (config as Required<MemoryConfig>) : prepare(config) as Required<MemoryConfig>;
+  const { size: sz, buffer } = config.buffer ? (config as Required<MemoryConfig>) : prepare(config) as Required<MemoryConfig>;
+  const size = sz as number;
   const mem = new Uint8Array(buffer);
   return {
-    size: size as number,
+    size,
     caps: { discard: true, writeZeroes: true },
+    // Clamped to the end of the disk (which a grown device, update_size, reaches past): the count
+    // says what was really filled, so no byte the client gets is one nobody wrote.
     read(buf, off) {
-      buf.set(mem.subarray(off, off + buf.byteLength));
-      return buf.byteLength;
+      const n = Math.max(0, Math.min(buf.byteLength, size - off));
+      if (n > 0) buf.set(mem.subarray(off, off + n));
+      return n;
     },
     write(buf, off) {
-      mem.set(buf, off);
-      return buf.byteLength;
+      const n = Math.max(0, Math.min(buf.byteLength, size - off));
+      if (n > 0) mem.set(buf.subarray(0, n), off);
+      return n;
     },
     discard(off, len) {
       mem.fill(0, off, off + len);

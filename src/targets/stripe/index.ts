@@ -3,10 +3,13 @@ import * as fs from 'node:fs';
 import type { Extent, Target, TargetContext } from '../../target/types.js';
 import type { FileIo } from '../../uring/file-io.js';
 import { UblkError } from '../../errors.js';
+import { identityOf, openBacking } from '../backing.js';
 
 export interface StripeConfig {
   files: string[];
   chunkSize?: number;
+  /** Identities (dev:ino) recorded by prepare(), one per file; every later open must match. */
+  fileIds?: string[];
 }
 
 const EIO = -5;
@@ -20,34 +23,37 @@ function check(cfg: StripeConfig): { chunk: number; files: string[] } {
   return { chunk, files: cfg.files };
 }
 
-function open(file: string): number {
+/** Opens every file (each checked against its recorded identity); all or none stay open. */
+function openAll(files: string[], ids: string[] | undefined): number[] {
+  const fds: number[] = [];
   try {
-    return fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_DIRECT);
+    files.forEach((f, i) => fds.push(openBacking(f, { want: ids?.[i] }).fd));
+    return fds;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-    if (code === 'EINVAL') return fs.openSync(file, fs.constants.O_RDWR);
-    throw new UblkError(code, `backing file ${file} ${code === 'ENOENT' ? 'does not exist' : `cannot be opened (${code})`}`);
+    for (const fd of fds) fs.closeSync(fd);
+    throw err;
   }
 }
 
 export function prepare(config: StripeConfig): StripeConfig {
   const { chunk, files } = check(config);
-  const sizes = files.map((f) => {
-    const fd = open(f);
-    try {
-      return fs.fstatSync(fd).size;
-    } finally {
-      fs.closeSync(fd);
-    }
-  });
-  const per = Math.min(...sizes) - (Math.min(...sizes) % chunk);
-  if (per <= 0) throw new UblkError('EINVAL', `stripe backing files must each hold at least one ${chunk}-byte chunk`);
-  return { files, chunkSize: chunk };
+  const fds = openAll(files, config.fileIds);
+  try {
+    const ids = fds.map(identityOf);
+    const dup = ids.findIndex((id, i) => ids.indexOf(id) !== i);
+    if (dup >= 0) throw new UblkError('EINVAL', `stripe backing file ${files[dup]} is given twice`);
+    const sizes = fds.map((fd) => fs.fstatSync(fd).size);
+    const per = Math.min(...sizes) - (Math.min(...sizes) % chunk);
+    if (per <= 0) throw new UblkError('EINVAL', `stripe backing files must each hold at least one ${chunk}-byte chunk`);
+    return { files, chunkSize: chunk, fileIds: ids };
+  } finally {
+    for (const fd of fds) fs.closeSync(fd);
+  }
 }
 
 export function create(config: StripeConfig): Target {
   const { chunk, files } = check(config);
-  const fds = files.map(open);
+  const fds = openAll(files, config.fileIds);
   const per = Math.min(...fds.map((fd) => fs.fstatSync(fd).size));
   const perFile = per - (per % chunk);
   const n = fds.length;
