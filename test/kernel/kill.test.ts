@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { kernelSkipReason, hasProgram, addDevice, delDevice, listJson, waitFor, ublkNodes } from '../helpers/kernel.js';
+import { kernelSkipReason, hasProgram, addDevice, delDevice, listJson, waitFor, ublkNodes, lacks } from '../helpers/kernel.js';
 
 const skip = kernelSkipReason() ?? (hasProgram('fio') ? undefined : 'fio is not installed');
 const work = fs.mkdtempSync(path.join(os.homedir(), 'ublkit-kill-'));
@@ -37,7 +37,7 @@ async function killUnderLoad(id: number, pid: number, fioArgs: string[]): Promis
 }
 
 for (const flags of [[], ['-z']]) {
-  test(`SIGKILL of the daemon under fio (${flags.join(' ') || 'copy'}): device goes away, fio ends, del works`, { skip }, async () => {
+  test(`SIGKILL of the daemon under fio (${flags.join(' ') || 'copy'}): device goes away, fio ends, del works`, { skip: skip ?? (flags.length ? lacks('ZERO_COPY') : undefined) }, async () => {
     const img = path.join(work, 'k.img');
     fs.writeFileSync(img, '');
     fs.truncateSync(img, 64 << 20);
@@ -57,7 +57,7 @@ for (const flags of [[], ['-z']]) {
 // chain; at full queue depth the submission queue fills. A chain split across two submissions ran
 // its IO before the registration (EFAULT reached the client) and leaked a registered buffer, after
 // which SIGKILL left the device LIVE with fio hung. Deep queues on both paths must be clean.
-test('null -z --auto_zc --auto_zc_fallback at full depth: no IO errors, then SIGKILL ends it', { skip }, async () => {
+test('null -z --auto_zc --auto_zc_fallback at full depth: no IO errors, then SIGKILL ends it', { skip: skip ?? lacks('ZERO_COPY', 'AUTO_BUF_REG') }, async () => {
   const id = addDevice(['-t', 'null', '-q', '2', '-z', '--auto_zc', '--auto_zc_fallback']);
   try {
     const deep = (runtime: number) => ['--name=deep', '--rw=randrw', '--direct=1', '--ioengine=io_uring', '--bs=4k',
