@@ -26,14 +26,20 @@ function ioCount(id: number): number {
  */
 async function killUnderLoad(id: number, pid: number, fioArgs: string[]): Promise<void> {
   const before = ioCount(id);
-  const fio = spawn('fio', [`--filename=/dev/ublkb${id}`, ...fioArgs], { stdio: 'ignore' });
+  // Jobs as threads: forked fio jobs outlive a kill of the parent and keep the device open.
+  const fio = spawn('fio', [`--filename=/dev/ublkb${id}`, '--thread', ...fioArgs], { stdio: 'ignore' });
   const fioDone = new Promise<number | null>((r) => fio.once('exit', (code) => r(code)));
-  await waitFor(() => ioCount(id) > before + 1000, 60_000, 'IO to flow');
-  process.kill(pid, 'SIGKILL');
-  await waitFor(() => !fs.existsSync(`/dev/ublkb${id}`), 30_000, 'the block device to go away');
-  const code = await Promise.race([fioDone, new Promise((r) => setTimeout(() => r('hung'), 30_000))]);
-  assert.notEqual(code, 'hung', 'fio must not hang after the server died');
-  assert.equal(listJson(id).state, 'DEAD');
+  try {
+    await waitFor(() => ioCount(id) > before + 1000, 60_000, 'IO to flow');
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => !fs.existsSync(`/dev/ublkb${id}`), 30_000, 'the block device to go away');
+    const code = await Promise.race([fioDone, new Promise((r) => setTimeout(() => r('hung'), 30_000))]);
+    assert.notEqual(code, 'hung', 'fio must not hang after the server died');
+    assert.equal(listJson(id).state, 'DEAD');
+  } finally {
+    // A failed step must not leave fio holding the device for the tests after this one.
+    fio.kill('SIGKILL');
+  }
 }
 
 for (const flags of [[], ['-z']]) {
