@@ -1,29 +1,54 @@
 #!/usr/bin/env node
-// npm test: unit tests on the host, kernel tests on the host's ublk when it has one, else in the VM.
-import { spawnSync } from 'node:child_process';
+// npm test: unit tests on the host, kernel tests on the host's ublk when it has one, else one VM boot per kernel.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { findKernel } from './vm/run.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const inVm = process.argv.includes('--in-vm');
 const only = process.argv.includes('--unit') ? 'unit' : process.argv.includes('--kernel') ? 'kernel' : 'all';
+// Debian sid (7.2), 13 (6.12) and 13 backports (7.3): the kernels the suite must pass on.
+const ALL_SUITES = ['sid', 'trixie', 'trixie-backports'];
+const COUNTS_TAG = 'UBLKIT_COUNTS ';
 
 function files(dir, re) {
   if (!fs.existsSync(dir)) return [];
   return fs.readdirSync(dir).filter((f) => re.test(f)).sort().map((f) => path.join(dir, f));
 }
 
-/** Runs node's test runner on `list`, streaming its report; returns {pass, fail, skipped}. */
-function nodeTest(list, label) {
+/**
+ * Runs `cmd args`, streaming its stdout as it comes except lines starting with COUNTS_TAG;
+ * resolves to { status, text } with the whole stdout.
+ */
+function stream(cmd, args, env = process.env) {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    let partial = '';
+    p.stdout.setEncoding('utf8');
+    p.stdout.on('data', (d) => {
+      text += d;
+      const lines = (partial + d).split('\n');
+      partial = lines.pop();
+      const keep = lines.filter((l) => !l.startsWith(COUNTS_TAG));
+      if (keep.length) process.stdout.write(keep.join('\n') + '\n');
+    });
+    p.on('close', (code, signal) => {
+      if (partial && !partial.startsWith(COUNTS_TAG)) process.stdout.write(partial + '\n');
+      resolve({ status: code ?? (signal ? 128 : 1), text });
+    });
+  });
+}
+
+/** Runs node's test runner on `list`; returns {pass, fail, skipped}. */
+async function nodeTest(list, label) {
   const counts = { pass: 0, fail: 0, skipped: 0 };
   if (!list.length) return counts;
   console.log(`\n== ${label}: ${list.length} files ==`);
-  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...list], {
-    cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28,
-  });
-  process.stdout.write(r.stdout);
+  const r = await stream(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...list]);
   for (const k of Object.keys(counts)) {
-    const m = new RegExp(`^\\S* ?${k} (\\d+)$`, 'm').exec(r.stdout.replace(/\u2139 /g, ''));
+    const m = new RegExp(`^\\S* ?${k} (\\d+)$`, 'm').exec(r.text.replace(/\u2139 /g, ''));
     if (m) counts[k] = Number(m[1]);
   }
   if (r.status !== 0 && counts.fail === 0) counts.fail = 1;
@@ -34,35 +59,93 @@ function add(a, b) {
   return { pass: a.pass + b.pass, fail: a.fail + b.fail, skipped: a.skipped + b.skipped };
 }
 
-const unit = [...files(path.join(root, 'dist/test/unit'), /\.test\.js$/), ...files(path.join(root, 'test/unit'), /\.test\.mjs$/)];
-const kernel = files(path.join(root, 'dist/test/kernel'), /\.test\.js$/);
-let total = { pass: 0, fail: 0, skipped: 0 };
+const line = (c) => `${c.pass} passed, ${c.fail} failed, ${c.skipped} skipped`;
 
-if (inVm) {
-  // Inside the guest: kernel tests only; the counts line is parsed by the host side.
-  const c = nodeTest(kernel, 'kernel tests (VM)');
-  console.log(`UBLKIT_COUNTS ${JSON.stringify(c)}`);
-  process.exit(c.fail ? 1 : 0);
-}
-
-if (only !== 'kernel') total = add(total, nodeTest(unit, 'unit tests (host)'));
-if (only !== 'unit') {
-  if (fs.existsSync('/dev/ublk-control')) {
-    total = add(total, nodeTest(kernel, 'kernel tests (host ublk_drv)'));
-  } else {
-    console.log('\n== kernel tests: no /dev/ublk-control here, booting the VM (tools/vm/run.mjs) ==');
-    const t0 = Date.now();
-    const r = spawnSync(process.execPath, [path.join(root, 'tools/vm/run.mjs'), '--timeout', '1500', '--', process.execPath, 'tools/test.mjs', '--in-vm'], {
-      cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28,
-    });
-    process.stdout.write(r.stdout.split('\n').filter((l) => !l.startsWith('UBLKIT_COUNTS')).join('\n'));
-    const m = /^UBLKIT_COUNTS (.*)$/m.exec(r.stdout);
-    const c = m ? JSON.parse(m[1]) : { pass: 0, fail: 1, skipped: 0 };
-    if (r.status !== 0 && !c.fail) c.fail = 1;
-    console.log(`\nVM kernel suite: ${c.pass} passed, ${c.fail} failed, ${c.skipped} skipped in ${((Date.now() - t0) / 1000).toFixed(0)} s (incl. boot)`);
-    total = add(total, c);
+/** The cached kernel of `suite`, or null (findKernel reads the suite from the environment). */
+function kernelOf(suite) {
+  const saved = process.env.UBLKIT_VM_SUITE;
+  process.env.UBLKIT_VM_SUITE = suite;
+  try {
+    return findKernel();
+  } finally {
+    if (saved === undefined) delete process.env.UBLKIT_VM_SUITE;
+    else process.env.UBLKIT_VM_SUITE = saved;
   }
 }
 
-console.log(`\n${total.pass} passed, ${total.fail} failed, ${total.skipped} skipped`);
-process.exit(total.fail ? 1 : 0);
+/**
+ * The suites to boot: UBLKIT_VM_SUITES (space or comma separated); else UBLKIT_VM_SUITE or
+ * UBLKIT_VM_KERNEL_DIR alone; else every one of ALL_SUITES that setup has fetched (sid if none,
+ * so that the VM runner says what is missing).
+ */
+function vmSuites() {
+  const list = process.env.UBLKIT_VM_SUITES?.split(/[\s,]+/).filter(Boolean);
+  if (list?.length) return list;
+  if (process.env.UBLKIT_VM_KERNEL_DIR) return [undefined];
+  if (process.env.UBLKIT_VM_SUITE) return [process.env.UBLKIT_VM_SUITE];
+  const cached = ALL_SUITES.filter((s) => kernelOf(s));
+  return cached.length ? cached : ['sid'];
+}
+
+/** One VM boot running the kernel suite on `suite`'s kernel. */
+async function vmRun(suite) {
+  const kver = suite === undefined ? findKernel()?.kver : kernelOf(suite)?.kver;
+  const name = suite === undefined ? `${process.env.UBLKIT_VM_KERNEL_DIR} (${kver ?? '?'})` : `${suite} (${kver ?? 'not fetched'})`;
+  console.log(`\n== kernel tests on ${name}: no /dev/ublk-control here, booting the VM (tools/vm/run.mjs) ==`);
+  const env = { ...process.env };
+  if (suite !== undefined) env.UBLKIT_VM_SUITE = suite;
+  const timeout = process.env.UBLKIT_VM_TIMEOUT || '1800';
+  const t0 = Date.now();
+  const r = await stream(process.execPath, [path.join(root, 'tools/vm/run.mjs'), '--timeout', timeout, '--',
+    process.execPath, 'tools/test.mjs', '--in-vm'], env);
+  const m = new RegExp(`^${COUNTS_TAG}(.*)$`, 'm').exec(r.text);
+  // No counts: the boot died or timed out mid-suite; count the results it did report, plus one
+  // failure for the rest.
+  const c = m ? JSON.parse(m[1]) : {
+    pass: (r.text.match(/^\u2714 /gm) ?? []).length,
+    fail: (r.text.match(/^\u2716 (?!failing tests)/gm) ?? []).length + 1,
+    skipped: (r.text.match(/^\ufe63 /gm) ?? []).length,
+  };
+  if (r.status !== 0 && !c.fail) c.fail = 1;
+  const summary = `kernel ${name}: ${line(c)} in ${((Date.now() - t0) / 1000).toFixed(0)} s (incl. boot)`;
+  console.log(`\n${summary}`);
+  return { c, summary };
+}
+
+async function main() {
+  const unit = [...files(path.join(root, 'dist/test/unit'), /\.test\.js$/), ...files(path.join(root, 'test/unit'), /\.test\.mjs$/)];
+  const kernel = files(path.join(root, 'dist/test/kernel'), /\.test\.js$/);
+
+  if (inVm) {
+    // Inside the guest: kernel tests only; the counts line is parsed by the host side.
+    const c = await nodeTest(kernel, 'kernel tests (VM)');
+    console.log(`${COUNTS_TAG}${JSON.stringify(c)}`);
+    return c.fail ? 1 : 0;
+  }
+
+  let total = { pass: 0, fail: 0, skipped: 0 };
+  const summaries = [];
+  if (only !== 'kernel') {
+    const c = await nodeTest(unit, 'unit tests (host)');
+    summaries.push(`unit tests: ${line(c)}`);
+    total = add(total, c);
+  }
+  if (only !== 'unit') {
+    if (fs.existsSync('/dev/ublk-control')) {
+      const c = await nodeTest(kernel, 'kernel tests (host ublk_drv)');
+      summaries.push(`kernel tests (host): ${line(c)}`);
+      total = add(total, c);
+    } else {
+      for (const suite of vmSuites()) {
+        const { c, summary } = await vmRun(suite);
+        summaries.push(summary);
+        total = add(total, c);
+      }
+    }
+  }
+  console.log(`\n${summaries.join('\n')}`);
+  console.log(`\n${line(total)}`);
+  return total.fail ? 1 : 0;
+}
+
+main().then((code) => { process.exitCode = code; }, (e) => { console.error(e); process.exitCode = 1; });

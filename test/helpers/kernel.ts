@@ -34,8 +34,31 @@ export function addDevice(args: string[]): number {
   return Number(m[1]);
 }
 
+/** Deletes device `id` (this test's own); errors are ignored: callers clean up on any path. */
 export function delDevice(id: number): void {
   cli(['del', '-n', String(id)]);
+}
+
+/** Ids of the ublk devices that exist now, whoever made them. */
+export function ublkIds(): number[] {
+  return ublkNodes().map((n) => /^ublkc(\d+)$/.exec(n)).filter((m) => m).map((m) => Number(m![1])).sort((a, b) => a - b);
+}
+
+/** The lowest id no device has now: for tests that must name their device before `add` can report it. */
+export function freeId(): number {
+  const used = new Set(ublkIds());
+  let id = 0;
+  while (used.has(id)) id++;
+  return id;
+}
+
+let featureText: string | undefined;
+
+/** Skip reason when the kernel lacks any of `names` (substrings of `ublkit features`), else undefined. */
+export function lacks(...names: string[]): string | undefined {
+  featureText ??= cli(['features']).stdout;
+  const missing = names.filter((n) => !featureText!.includes(n));
+  return missing.length ? `kernel lacks ${missing.join(', ')}` : undefined;
 }
 
 /** Adds a device, runs `fn` with its id, and deletes it whatever happens. */
@@ -86,25 +109,23 @@ export function sha256File(path: string): string {
   return createHash('sha256').update(fs.readFileSync(path)).digest('hex');
 }
 
-/** A marker in the kernel log; `dmesgProblems(marker)` returns BUG/WARNING/hung-task lines after it. */
+/**
+ * Writes a marker to the kernel log; `dmesgProblems(marker)` then returns the BUG/WARNING/hung-task
+ * lines after it. Throws when the marker cannot be written: a scan without it would prove nothing.
+ */
 export function dmesgMark(tag: string): string {
   const marker = `ublkit-test-${tag}-${process.pid}-${Date.now()}`;
-  try {
-    fs.writeFileSync('/dev/kmsg', marker + '\n');
-  } catch { /* not fatal */ }
+  fs.writeFileSync('/dev/kmsg', marker + '\n');
   return marker;
 }
 
+/** Problem lines logged after `marker`; throws when dmesg fails or the marker is not in the log. */
 export function dmesgProblems(marker: string): string[] {
-  let log = '';
-  try {
-    log = execFileSync('dmesg', { encoding: 'utf8' });
-  } catch {
-    return [];
-  }
+  const log = execFileSync('dmesg', { encoding: 'utf8', maxBuffer: 1 << 26 });
   const at = log.lastIndexOf(marker);
-  const tail = at >= 0 ? log.slice(at) : '';
-  const lines = tail.split('\n');
+  // Missing: never written, or rotated out of the ring buffer; either way nothing was checked.
+  if (at < 0) throw new Error(`dmesg scan: marker ${marker} is not in the kernel log`);
+  const lines = log.slice(at).split('\n');
   const bad: string[] = [];
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i];

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Fetch the guest kernel (vmlinuz + modules) from Debian sid WITHOUT touching the host's apt setup:
-# a private apt configuration under ~/.cache/ublkit/apt resolves sid's linux-image-amd64 meta package
+# Fetch a guest kernel (vmlinuz + modules) from one Debian suite WITHOUT touching the host's apt setup:
+# a private apt configuration under ~/.cache/ublkit/apt resolves the suite's linux-image-amd64 meta package
 # to a version, `apt-get download`s the split packages linux-binary-<ver> / linux-modules-<ver>
 # (or the classic linux-image-<ver> if the split ones do not exist) and `dpkg -x`es them into
-# ~/.cache/ublkit/kernel/<ver>/. ~/.cache/ublkit/kernel/current holds the version in use.
+# ~/.cache/ublkit/kernel/<ver>/. ~/.cache/ublkit/kernel/current (sid) or current-<suite> holds the
+# version in use. tools/vm/setup.sh calls it once per suite the tests run on.
 #
 # Env: UBLKIT_VM_SUITE (default sid), UBLKIT_VM_KERNEL_DIR (use that unpacked tree, fetch nothing),
 #      UBLKIT_VM_REFRESH=1 (re-resolve even if a kernel is cached; otherwise lists are refreshed

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prepare this machine to run ublkit tests in a QEMU (TCG) guest.
 #  1. host packages from the machine's own Debian release (bookworm) via apt-get;
-#  2. the guest kernel (Debian sid, fetched with a private apt config): tools/vm/fetch-kernel.sh.
+#  2. the guest kernels the suite runs on, each fetched with a private apt config by
+#     tools/vm/fetch-kernel.sh: Debian sid (7.2), trixie (6.12), trixie-backports (7.3); or only
+#     those in UBLKIT_VM_SUITES (space or comma separated) / UBLKIT_VM_SUITE.
 # Idempotent, non-interactive (works with CI=true and no stdin), fast when all is there.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -51,4 +53,7 @@ else
   log "host packages: present"
 fi
 
-bash "$here/fetch-kernel.sh"
+suites="${UBLKIT_VM_SUITES:-${UBLKIT_VM_SUITE:-sid trixie trixie-backports}}"
+for suite in ${suites//,/ }; do
+  UBLKIT_VM_SUITE="$suite" bash "$here/fetch-kernel.sh"
+done
