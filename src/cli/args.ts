@@ -8,6 +8,8 @@ export interface CliArgs {
   queues?: number;
   depth?: number;
   all: boolean;
+  /** del --orphans: only devices whose server is gone. */
+  orphans: boolean;
   zeroCopy: boolean;
   autoZc: boolean;
   autoZcFallback: boolean;
@@ -49,7 +51,7 @@ type Kind = 'flag' | 'int' | 'str';
 // name -> [key in CliArgs, kind]; short options from kublk's "t:n:d:q:r:e:i:s:gazub".
 const LONG: Record<string, [keyof CliArgs, Kind]> = {
   type: ['type', 'str'], number: ['number', 'int'], queues: ['queues', 'int'], depth: ['depth', 'int'],
-  all: ['all', 'flag'], zero_copy: ['zeroCopy', 'flag'], auto_zc: ['autoZc', 'flag'],
+  all: ['all', 'flag'], orphans: ['orphans', 'flag'], zero_copy: ['zeroCopy', 'flag'], auto_zc: ['autoZc', 'flag'],
   auto_zc_fallback: ['autoZcFallback', 'flag'], user_copy: ['userCopy', 'flag'], get_data: ['getData', 'flag'],
   recovery: ['recovery', 'int'], recovery_fail_io: ['recoveryFailIo', 'int'], recovery_reissue: ['recoveryReissue', 'int'],
   batch: ['batch', 'flag'], nthreads: ['nthreads', 'int'], per_io_tasks: ['perIoTasks', 'flag'],
@@ -75,7 +77,7 @@ function toInt(name: string, v: string | undefined): number {
 
 export function parseArgs(argv: string[]): CliArgs {
   const a: CliArgs = {
-    command: argv[0], number: -1, all: false, zeroCopy: false, autoZc: false, autoZcFallback: false,
+    command: argv[0], number: -1, all: false, orphans: false, zeroCopy: false, autoZc: false, autoZcFallback: false,
     userCopy: false, getData: false, recovery: 0, recoveryFailIo: 0, recoveryReissue: 0, batch: false,
     perIoTasks: false, noUblkFixedFd: false, foreground: false, quiet: false, json: false, safe: false,
     noAutoPartScan: false, noPin: false, files: [], targetOpts: {},

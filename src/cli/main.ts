@@ -10,7 +10,7 @@ commands:
       [--nthreads N [--per_io_tasks]] [-r 1|-e 1|-i 1] [--foreground] [--quiet] [--size SIZE] [FILE...]
       stripe: --chunk_size N, 1-4 files; fault_inject: --delay_us N, --die_during_fetch 1
   recover -n ID [the add options]
-  del -n ID | -a
+  del -n ID | -a | --orphans
   list [-n ID] [--json]
   features
   stop -n ID [--safe]
