@@ -50,10 +50,10 @@ export class Crew {
   }
 
   /** `p`, unless a thread ends or the start-up is cancelled first; bounded when `what` names it. */
-  async race<T>(p: Promise<T>, what?: string): Promise<T> {
+  async race<T>(p: Promise<T>, what?: string, scale = 1): Promise<T> {
     this.signal?.throwIfAborted();
     if (!what) return Promise.race([p, this.early]);
-    const ms = lifecycleTimeoutMs();
+    const ms = lifecycleTimeoutMs() * scale;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new UblkError('ETIMEDOUT', `${what} did not finish within ${ms / 1000} s`)), ms);
@@ -106,7 +106,8 @@ export class Crew {
       const init: WorkerInit = { spec: { module: spec.module, config }, engine: { ...cfg, slots, cpu: cpus[i] }, thread: firstThread + i, queues };
       return this.addWorker(new Worker(workerUrl(), { workerData: init }));
     });
-    await this.race(Promise.all(ready), "the serving threads' start-up (target create and open)");
+    // Twice the bound: 32 threads each loading the engine take tens of seconds on an emulated machine.
+    await this.race(Promise.all(ready), "the serving threads' start-up (target create and open)", 2);
   }
 
   private addWorker(w: Worker): Promise<void> {

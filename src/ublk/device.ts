@@ -31,7 +31,11 @@ export interface DeviceOptions {
   flags?: number;
   /** UBLK_F_* flags to request only where the kernel has them (e.g. QUIESCE with recovery). */
   optionalFlags?: number;
-  /** Opaque 64-bit server data stored by the kernel (ublksrv_flags). */
+  /**
+   * Opaque 64-bit server data stored by the kernel (ublksrv_flags) at create. At recover, when
+   * given, a device whose stored value is non-zero and differs is refused (the CLI stores a
+   * fingerprint of the target configuration there).
+   */
   serverFlags?: bigint;
   noFixedFd?: boolean;
   /**

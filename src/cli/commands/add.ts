@@ -192,9 +192,9 @@ async function spawnDaemon(kind: Launch): Promise<number> {
   const ms = lifecycleTimeoutMs();
   let stuck = '';
   try {
-    // The daemon bounds each of its own steps by `ms`; this covers its start and all of them.
-    if ((await sleepUnless(reported, 3 * ms)) === 'timeout') {
-      stuck = `did not start the device within ${(3 * ms) / 1000} s${out.added >= 0 ? ` (device ${out.added} was added)` : ''}`;
+    // The daemon bounds each of its own steps by `ms` (thread start-up 2 ms); this covers them all.
+    if ((await sleepUnless(reported, 4 * ms)) === 'timeout') {
+      stuck = `did not start the device within ${(4 * ms) / 1000} s${out.added >= 0 ? ` (device ${out.added} was added)` : ''}`;
       child.kill('SIGTERM');
       if ((await sleepUnless(reported, ms)) === 'timeout') child.kill('SIGKILL');
     }
