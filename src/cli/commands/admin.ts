@@ -71,6 +71,10 @@ export async function deleteEach(ids: number[], one: (id: number) => Promise<voi
 export function del(a: CliArgs): Promise<number> {
   return withControl(async (c) => {
     const one = (id: number) => delOne(c, id);
+    // A device that went away meanwhile (its daemon deleted it) is not a failure of del -a.
+    const gone = (id: number) => one(id).catch((e: UblkError) => {
+      if (e.code !== 'ENODEV') throw e;
+    });
     if (a.orphans) {
       const ids: number[] = [];
       if (a.number >= 0) {
@@ -81,9 +85,9 @@ export function del(a: CliArgs): Promise<number> {
         const info = await c.getDevInfo(id).catch(() => undefined);
         if (info && isOrphan(id, info.ublksrvPid)) ids.push(id);
       }
-      return deleteEach(ids, one, errOut);
+      return deleteEach(ids, gone, errOut);
     }
-    if (a.all && a.number < 0) return deleteEach(deviceIds(), one, errOut);
+    if (a.all && a.number < 0) return deleteEach(deviceIds(), gone, errOut);
     await delOne(c, requireId(a, 'del'));
     return 0;
   });
