@@ -299,6 +299,8 @@ async function startRecovery(ctrl: Control, id: number, signal?: AbortSignal): P
       await ctrl.startUserRecovery(id);
       return;
     } catch (err) {
+      // Linux 6.12 (not 7.x) refuses a second START after an attempt whose server fetched nothing.
+      if ((err as UblkError).code === 'EINVAL') throw new UblkError('EINVAL', `${(err as Error).message}: this kernel refuses to restart a recovery whose previous attempt failed before serving; the device stays QUIESCED and can only be deleted`);
       if ((err as UblkError).code !== 'EBUSY') throw err;
       if (Date.now() > deadline) throw new UblkError('EBUSY', `device ${id}: START_USER_RECOVERY still busy after ${ms / 1000} s: the old server has not released /dev/ublkc${id}, or the device is not QUIESCED / FAIL_IO`);
       await new Promise((r) => setTimeout(r, 100));
