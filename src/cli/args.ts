@@ -13,6 +13,8 @@ export interface CliArgs {
   queues?: number;
   depth?: number;
   all: boolean;
+  /** del --orphans: only devices whose server is gone. */
+  orphans: boolean;
   zeroCopy: boolean;
   autoZc: boolean;
   autoZcFallback: boolean;
@@ -89,6 +91,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
   recovery_reissue: { kind: 'int', key: 'recoveryReissue', short: 'i', min: 0, max: I32, what: 'recovery with reissue' },
   size: { kind: 'size', key: 'size', short: 's' },
   all: flag('all', 'a'),
+  orphans: flag('orphans'),
   get_data: flag('getData', 'g'),
   zero_copy: flag('zeroCopy', 'z'),
   user_copy: flag('userCopy', 'u'),
@@ -185,7 +188,7 @@ const NODE_OPTIONS = Object.fromEntries(
 
 export function parseArgs(argv: string[]): CliArgs {
   const a: CliArgs = {
-    command: argv[0], number: -1, all: false, zeroCopy: false, autoZc: false, autoZcFallback: false,
+    command: argv[0], number: -1, all: false, orphans: false, zeroCopy: false, autoZc: false, autoZcFallback: false,
     userCopy: false, getData: false, recovery: 0, recoveryFailIo: 0, recoveryReissue: 0, batch: false,
     perIoTasks: false, noUblkFixedFd: false, foreground: false, quiet: false, json: false, safe: false,
     noAutoPartScan: false, noPin: false, help: false, files: [], targetOpts: {},

@@ -1,7 +1,9 @@
 // The serving daemon `ublkit add` / `recover` forks (argv: the same command line), reporting to the
 // parent through the pipe fd named by UBLKIT_DAEMON_FD. Bundled as dist/src/cli/daemon.cjs.
+import { writeSync, closeSync } from 'node:fs';
 import { parseArgs } from './args.js';
 import { DAEMON_FD_ENV, launchOptions, type Launch } from './commands/add.js';
+import type { DeviceOptions } from '../ublk/device.js';
 import { runDaemon } from './commands/serve.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -12,8 +14,18 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   delete process.env[DAEMON_FD_ENV];
-  const a = parseArgs(argv);
-  return runDaemon(kind, a.number, launchOptions(a, kind), fd, a.quiet);
+  let a: ReturnType<typeof parseArgs>;
+  let opts: DeviceOptions;
+  try {
+    a = parseArgs(argv);
+    opts = launchOptions(a, kind);
+  } catch (err) {
+    // The parent waits on fd 3: what went wrong here must still reach the user of `add`.
+    writeSync(fd, JSON.stringify({ ok: false, error: (err as Error).message }) + '\n');
+    closeSync(fd);
+    return 1;
+  }
+  return runDaemon(kind, a.number, opts, fd, a.quiet);
 }
 
 main(process.argv.slice(2)).then(

@@ -1,4 +1,5 @@
 // The device listing printed by add, recover and list: kublk's exact text, or JSON for scripts.
+import * as fs from 'node:fs';
 import type { Control } from '../ublk/control.js';
 import * as U from '../uapi/ublk.js';
 import { modeOfFlags } from '../ublk/modes.js';
@@ -20,6 +21,58 @@ export interface Listing {
   queues: Array<{ id: number; affinity: number[] }>;
   blockPath: string;
   charPath: string;
+  /** No server: the daemon's pid is gone and no process holds /dev/ublkcN (`del --orphans`). */
+  orphan?: boolean;
+}
+
+function alive(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Pids of the processes that have `path` open (from /proc/PID/fd). */
+export function holders(path: string): number[] {
+  const found: number[] = [];
+  let pids: string[] = [];
+  try {
+    pids = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch { /* no /proc */ }
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === path) {
+          found.push(Number(pid));
+          break;
+        }
+      } catch { /* closed meanwhile */ }
+    }
+  }
+  return found;
+}
+
+// A device in its first moments has no server yet (ADD_DEV comes before the open of ublkc and
+// START_DEV sets the pid): one whose node is this young is not called an orphan.
+const STARTING_GRACE_MS = 5000;
+
+/** Whether the device has no server left: its pid is dead and nothing holds /dev/ublkcN. */
+export function isOrphan(id: number, pid: number): boolean {
+  if (alive(pid)) return false;
+  const charPath = `/dev/ublkc${id}`;
+  try {
+    if (Date.now() - fs.statSync(charPath).ctimeMs < STARTING_GRACE_MS) return false;
+  } catch { /* no node: nothing can hold it */ }
+  return holders(charPath).length === 0;
 }
 
 /** Gathers one device's listing; throws if any of GET_DEV_INFO, GET_PARAMS, affinity fails. */
@@ -43,6 +96,7 @@ export async function gather(ctrl: Control, id: number): Promise<Listing> {
     queues,
     blockPath: `/dev/ublkb${info.devId}`,
     charPath: `/dev/ublkc${info.devId}`,
+    orphan: isOrphan(info.devId, info.ublksrvPid),
   };
 }
 
@@ -51,7 +105,8 @@ export function formatListing(l: Listing, quiet = false): string {
   let out = '';
   if (!quiet) {
     out += `dev id ${l.id}: nr_hw_queues ${l.nrHwQueues} queue_depth ${l.queueDepth} block size ${l.blockSize} dev_capacity ${l.capacitySectors}\n`;
-    out += `\tmax rq size ${l.maxIoBufBytes} daemon pid ${l.pid} flags 0x${l.flags.toString(16)} state ${l.state}\n`;
+    // After kublk's 11 fields, so that scripts reading `$11` still get the state.
+    out += `\tmax rq size ${l.maxIoBufBytes} daemon pid ${l.pid} flags 0x${l.flags.toString(16)} state ${l.state}${l.orphan ? ' orphan' : ''}\n`;
   }
   // kublk prints only the first CPU of each queue's mask, each CPU followed by a space.
   for (const q of l.queues) out += `\tqueue ${q.id}: affinity(${q.affinity.length ? q.affinity[0] + ' ' : ''})\n`;

@@ -37,8 +37,9 @@ ${ADD_OPTIONS}`,
 Attach a new server to a recoverable device (added with -r 1, -e 1 or -i 1) whose server died or
 was quiesced. The options must match the original add.
 ${ADD_OPTIONS}`,
-  del: `usage: ublkit del -n ID | -a
-Stop and delete device ID (-a: every ublk device); returns once it is gone.`,
+  del: `usage: ublkit del -n ID | -a | --orphans [-n ID]
+Stop and delete device ID (-a: every ublk device; --orphans: those whose server is gone); returns
+once it is gone. -a goes on past a failure, prints a line for each, and exits 1.`,
   list: `usage: ublkit list [-n ID] [--json]
 Print device ID (default: every device) as kublk does, or as JSON.`,
   features: `usage: ublkit features
@@ -59,7 +60,7 @@ commands:
       [--nthreads N [--per_io_tasks]] [-r 1|-e 1|-i 1] [--foreground] [--quiet] [--size SIZE] [FILE...]
       stripe: --chunk_size N, 1-4 files; fault_inject: --delay_us N, --die_during_fetch 1
   recover -n ID [the add options]
-  del -n ID | -a
+  del -n ID | -a | --orphans
   list [-n ID] [--json]
   features
   stop -n ID [--safe]

@@ -1,5 +1,6 @@
 // Every control command on /dev/ublk-control, sent as URING_CMD on an SQE128 ring, async.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { native, addressOf } from '../native.js';
 import { Ring } from '../uring/ring.js';
 import { prepUringCmd } from '../uring/sqe.js';
@@ -11,6 +12,38 @@ import {
 import { UblkError, errnoName } from '../errors.js';
 
 export const CONTROL_PATH = '/dev/ublk-control';
+
+/** The oldest kernel ublkit runs on: GET_FEATURES (and ioctl-encoded commands) came in 6.5. */
+export const OLDEST_KERNEL = '6.5';
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * The bound on every control command and every lifecycle wait (ms): UBLKIT_TIMEOUT_MS, else 30 s.
+ * START_DEV can wedge in the kernel (it waits for every slot's FETCH), DEL_DEV waits for whoever
+ * holds /dev/ublkcN: past the bound the caller gets an error naming what is stuck, not a hang.
+ */
+export function lifecycleTimeoutMs(): number {
+  const v = Number(process.env.UBLKIT_TIMEOUT_MS);
+  return Number.isFinite(v) && v > 0 ? v : DEFAULT_TIMEOUT_MS;
+}
+
+/** What a command that got no answer is waiting for, for the timeout message. */
+const WAITS_FOR: Record<string, string> = {
+  START_DEV: ': it waits until every queue slot is fetched by the server',
+  END_USER_RECOVERY: ': it waits until every queue slot is fetched by the new server',
+  STOP_DEV: ': it waits for in-flight IO, which the server must complete',
+  DEL_DEV: ': it waits until every process has closed /dev/ublkcN',
+};
+
+// Payloads of commands that timed out: the kernel may still write them, so they are never freed.
+const abandoned: ArrayBuffer[] = [];
+
+/** The GET_FEATURES failure of a kernel too old to have it, as one actionable line. */
+export function featuresError(err: UblkError, release: string): UblkError {
+  if (err.code === 'EPERM' || err.code === 'EACCES' || err.code === 'EINTR' || err.code === 'ETIMEDOUT') return err;
+  return new UblkError('ENOTSUP', `this kernel's ublk driver has no GET_FEATURES (${err.code}): ublkit needs Linux ${OLDEST_KERNEL} or newer, this is ${release}`);
+}
 
 /** Opens /dev/ublk-control, turning the usual failures into one actionable message. */
 export function openControl(path = CONTROL_PATH): number {
@@ -73,7 +106,14 @@ export class Control {
     const done = this.ring.track(o);
     const sub = this.ring.submit(0);
     if (sub < 0) throw UblkError.fromResult(sub, `${name}: io_uring_enter`);
-    const res = await done;
+    const ms = lifecycleTimeoutMs() + (op === U.UBLK_U_CMD_QUIESCE_DEV ? Number(a.data0 ?? 0) : 0);
+    let timer: NodeJS.Timeout | undefined;
+    const res = await Promise.race([done, new Promise<null>((r) => (timer = setTimeout(() => r(null), ms)))]);
+    clearTimeout(timer);
+    if (res === null) {
+      if (a.buf) abandoned.push(a.buf);
+      throw new UblkError('ETIMEDOUT', `${name} (dev ${devId}): no answer from the kernel after ${ms / 1000} s${WAITS_FOR[name] ?? ''}`);
+    }
     // Keep the payload reachable until the kernel is done with it.
     void a.buf;
     if (res < 0) throw new UblkError(errnoName(res), `${name} (dev ${devId}): ${errnoName(res)}`);
@@ -82,7 +122,9 @@ export class Control {
 
   async getFeatures(): Promise<number> {
     const buf = native().alloc(8, 8);
-    await this.cmd(U.UBLK_U_CMD_GET_FEATURES, 0xffffffff, 'GET_FEATURES', { buf });
+    await this.cmd(U.UBLK_U_CMD_GET_FEATURES, 0xffffffff, 'GET_FEATURES', { buf }).catch((e: UblkError) => {
+      throw featuresError(e, os.release());
+    });
     const v = new DataView(buf);
     return v.getUint32(0, true) + v.getUint32(4, true) * 0x100000000;
   }

@@ -1,10 +1,9 @@
 // Device lifecycle: ADD, params, serving threads, START, STOP, DEL, with cleanup on every failure.
 import * as fs from 'node:fs';
 import { EventEmitter } from 'node:events';
-import { Worker } from 'node:worker_threads';
-import { Control } from './control.js';
+import { Control, lifecycleTimeoutMs } from './control.js';
+import { Crew, type EngineBase } from './crew.js';
 import { native, addressOf } from '../native.js';
-import { QueueEngine, type EngineConfig } from './queue.js';
 import { buildParams } from './params.js';
 import { type ModeRequest, type DataMode, MODE_FLAGS, chooseMode, needsRoute, needsTrust, modeOfFlags } from './modes.js';
 import { checkTarget } from '../target/contract.js';
@@ -12,8 +11,8 @@ import type { Target, TargetSpec } from '../target/types.js';
 import type { DevInfo, Params } from '../uapi/structs.js';
 import * as U from '../uapi/ublk.js';
 import { UblkError } from '../errors.js';
-import type { WorkerInit } from './worker.js';
 import { hasSysAdmin } from './privilege.js';
+import { startRecovery, checkSameDevice } from './recovery.js';
 import { loadTargetModule } from '../targets/builtin.js';
 
 export { hasSysAdmin };
@@ -33,7 +32,11 @@ export interface DeviceOptions {
   flags?: number;
   /** UBLK_F_* flags to request only where the kernel has them (e.g. QUIESCE with recovery). */
   optionalFlags?: number;
-  /** Opaque 64-bit server data stored by the kernel (ublksrv_flags). */
+  /**
+   * Opaque 64-bit server data stored by the kernel (ublksrv_flags) at create. At recover, when
+   * given, a device whose stored value is non-zero and differs is refused (the CLI stores a
+   * fingerprint of the target configuration there).
+   */
   serverFlags?: bigint;
   noFixedFd?: boolean;
   /**
@@ -65,6 +68,10 @@ export interface DeviceOptions {
    * alone. The CLI's daemon turns it on (`--no_pin` off).
    */
   pinThreads?: boolean;
+  /** Cancels the start-up (create or recover): everything made so far is undone, the id freed. */
+  signal?: AbortSignal;
+  /** @internal Told the device id right after ADD_DEV (the CLI's parent deletes it if the daemon dies). */
+  onAdded?: (id: number) => void;
 }
 
 const DEFAULT_MAX_IO = 1 << 20;
@@ -101,11 +108,12 @@ export class Device extends EventEmitter {
   /** Resolves when every serving thread has finished (device stopped or server aborted). */
   readonly closed: Promise<void>;
   private readonly ctrl: Control;
+  private readonly crew: Crew;
   private ublkcFd: number;
   private stopped = false;
 
   /** @internal Use Device.create or Device.recover. */
-  constructor(ctrl: Control, info: DevInfo, params: Params, mode: DataMode, fd: number, closed: Promise<void>) {
+  constructor(ctrl: Control, info: DevInfo, params: Params, mode: DataMode, fd: number, crew: Crew) {
     super();
     this.ctrl = ctrl;
     this.info = info;
@@ -113,7 +121,20 @@ export class Device extends EventEmitter {
     this.params = params;
     this.mode = mode;
     this.ublkcFd = fd;
-    this.closed = closed.finally(() => this.closeFd());
+    this.crew = crew;
+    this.closed = crew.done.finally(() => this.closeFd());
+    crew.onDeath = (err) => this.fail(err);
+  }
+
+  /**
+   * A serving thread died: its requests are stuck until /dev/ublkcN is released, and STOP_DEV
+   * would wait for them forever. So the whole server lets go, as if the process had died: the
+   * kernel fails (or, with recovery, requeues) the IO and the device goes DEAD (or QUIESCED).
+   */
+  private fail(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else process.emitWarning(`ublk device ${this.id}: ${err.message}`);
+    void this.crew.abort();
   }
 
   /** @internal The device's control channel (the CLI daemon lists the device through it). */
@@ -155,14 +176,17 @@ export class Device extends EventEmitter {
         flags: MODE_FLAGS[mode] | extra, ublksrvFlags: opts.serverFlags ?? 0n,
       });
       devId = info.devId;
+      opts.onAdded?.(devId);
+      opts.signal?.throwIfAborted();
       if (MODE_FLAGS[mode] && !(info.flags & MODE_FLAGS[mode])) throw new UblkError('ENOTSUP', `the kernel refused data mode '${mode}' at ADD_DEV`);
       return await attach(ctrl, info, mode, local, opts, async () => {
         await ctrl.setParams(devId, params);
         return params;
       }, () => ctrl.startDev(devId, process.pid));
     } catch (err) {
-      if (devId >= 0) await ctrl.delDev(devId).catch(() => {});
+      // Closing the control ring first cancels a START_DEV still waiting in the kernel.
       ctrl.close();
+      if (devId >= 0) await deleteQuietly(devId);
       throw err;
     }
   }
@@ -179,19 +203,11 @@ export class Device extends EventEmitter {
       if (!(info.flags & U.UBLK_F_USER_RECOVERY)) throw new UblkError('EINVAL', `device ${id} was not created with recovery (-r 1)`);
       const mode = modeOfFlags(info.flags);
       checkMode(mode, info.flags, local.target);
-      // Right after a kill the kernel may still be releasing /dev/ublkcN: -EBUSY for a moment.
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        try {
-          await ctrl.startUserRecovery(id);
-          break;
-        } catch (err) {
-          if ((err as UblkError).code !== 'EBUSY' || Date.now() > deadline) throw err;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
+      const params = await ctrl.getParams(id);
+      checkSameDevice(id, info, params, local.target, opts.serverFlags);
+      await startRecovery(ctrl, id, opts.signal);
       const opt2 = { ...opts, queues: info.nrHwQueues, depth: info.queueDepth, autoBufRegFallback: opts.autoBufRegFallback };
-      return await attach(ctrl, info, mode, local, opt2, () => ctrl.getParams(id), () => ctrl.endUserRecovery(id, process.pid));
+      return await attach(ctrl, info, mode, local, opt2, async () => params, () => ctrl.endUserRecovery(id, process.pid));
     } catch (err) {
       ctrl.close();
       throw err;
@@ -217,17 +233,60 @@ export class Device extends EventEmitter {
       this.stopped = true;
       await this.ctrl.stopDev(this.id);
     }
-    await this.closed;
+    const ms = lifecycleTimeoutMs();
+    if (!(await within(this.closed, ms))) throw new UblkError('ETIMEDOUT', `device ${this.id}: the serving threads did not end within ${ms / 1000} s of STOP_DEV`);
   }
 
-  /** Stops (if needed) and deletes the device; /dev/ublkcN is gone when this resolves. */
+  /**
+   * Stops (if needed) and deletes the device; /dev/ublkcN is gone when this resolves. Serving
+   * threads that do not end after the stop are ended by force, so that DEL_DEV can finish.
+   */
   async delete(): Promise<void> {
     try {
-      await this.stop();
+      await this.stop().catch(async (err: UblkError) => {
+        if (err.code !== 'ETIMEDOUT') throw err;
+        await this.crew.abort();
+      });
+      await this.closed;
       await this.ctrl.delDev(this.id);
     } finally {
       this.ctrl.close();
     }
+  }
+
+  /**
+   * Writes back what the block device's page cache holds and sends a FLUSH through it, so that
+   * the target makes every acknowledged write durable; bounded. Used before a requested stop.
+   */
+  async sync(): Promise<void> {
+    const ms = lifecycleTimeoutMs();
+    const h = await fs.promises.open(this.blockPath, 'r');
+    try {
+      if (!(await within(h.sync(), ms))) throw new UblkError('ETIMEDOUT', `${this.blockPath}: fsync did not finish within ${ms / 1000} s`);
+    } finally {
+      await h.close();
+    }
+  }
+}
+
+/** Whether `p` settles (resolves) within `ms`; a rejection is passed on. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** DEL_DEV of a device whose start-up failed, on a fresh control channel; errors are dropped. */
+async function deleteQuietly(devId: number): Promise<void> {
+  let c: Control | undefined;
+  try {
+    c = new Control();
+    await c.delDev(devId);
+  } catch { /* the start-up error is the one to report */ } finally {
+    c?.close();
   }
 }
 
@@ -258,7 +317,9 @@ function featureNames(bits: number): string {
 
 /**
  * Opens /dev/ublkcN, applies params, starts the serving threads (every slot FETCHed), then runs
- * `go` (START_DEV or END_USER_RECOVERY). On failure the device is stopped and ublkc closed.
+ * `go` (START_DEV or END_USER_RECOVERY). On failure every thread is ended and ublkc closed first:
+ * its mappings and ring registrations pin the device, and a DEL_DEV before that waits forever. No
+ * STOP here: a failed recover must leave the device recoverable (the release path re-quiesces it).
  */
 async function attach(
   ctrl: Control, info: DevInfo, mode: DataMode, local: LocalTarget, opts: DeviceOptions,
@@ -266,10 +327,9 @@ async function attach(
 ): Promise<Device> {
   const devId = info.devId;
   const fd = await openRetry(`/dev/ublkc${devId}`, 3000);
-  let closed: Promise<void>;
-  let params: Params;
+  const crew = new Crew(opts.signal);
   try {
-    params = await setup();
+    const params = await crew.race(setup());
     const engineCfg: EngineBase = {
       ublkcFd: fd, queueDepth: info.queueDepth, maxIoBufBytes: info.maxIoBufBytes, mode,
       noFixedFd: opts.noFixedFd, autoBufRegFallback: opts.autoBufRegFallback, dieDuringFetch: opts.dieDuringFetch,
@@ -283,29 +343,30 @@ async function attach(
     // kublk's rule: as many threads as queues, thread i on queue i's first CPU.
     const cpus = opts.pinThreads && nt === info.nrHwQueues ? await firstCpus(ctrl, devId, nt) : [];
     if (threads <= 1) {
-      closed = (await serveHere(local.target, { ...engineCfg, cpu: cpus[0] }, slots)).done;
+      await crew.serveHere(local.target, { ...engineCfg, cpu: cpus[0] }, slots);
     } else {
       const groups = range(nt).map((i) => slots.filter(([q, t], k) => (opts.perIoTasks ? k : q) % nt === i));
       if (opts.serveInCallingThread) {
-        const [here, workers] = await Promise.all([
-          serveHere(local.target, { ...engineCfg, cpu: cpus[0] }, groups[0], 0),
-          serveInWorkers(local.spec!, local.config, engineCfg, groups.slice(1), 1, cpus.slice(1)),
+        const both = await Promise.allSettled([
+          crew.serveHere(local.target, { ...engineCfg, cpu: cpus[0] }, groups[0], 0),
+          crew.serveInWorkers(local.spec!, local.config, engineCfg, groups.slice(1), 1, cpus.slice(1)),
         ]);
-        closed = Promise.all([here.done, workers.done]).then(() => {});
+        for (const r of both) if (r.status === 'rejected') throw r.reason;
       } else {
         await local.target.close?.();
-        closed = (await serveInWorkers(local.spec!, local.config, engineCfg, groups, 0, cpus)).done;
+        await crew.serveInWorkers(local.spec!, local.config, engineCfg, groups, 0, cpus);
       }
     }
-    await go();
-    if (opts.shmem) await registerShmem(ctrl, devId, opts.shmem, closed);
+    await crew.race(go());
+    if (opts.shmem) await crew.race(registerShmem(ctrl, devId, opts.shmem, crew.done));
+    const live = await crew.race(ctrl.getDevInfo(devId));
+    crew.started();
+    return new Device(ctrl, live, params, mode, fd, crew);
   } catch (err) {
-    await ctrl.stopDev(devId).catch(() => {});
+    await crew.abort();
     fs.closeSync(fd);
     throw err;
   }
-  const live = await ctrl.getDevInfo(devId);
-  return new Device(ctrl, live, params, mode, fd, closed);
 }
 
 /** Maps the shared file populated and registers it; the mapping lives until the device closes. */
@@ -334,48 +395,4 @@ async function firstCpus(ctrl: Control, devId: number, n: number): Promise<Array
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
-}
-
-type EngineBase = Omit<EngineConfig, 'slots' | 'target' | 'onError'>;
-
-async function serveHere(target: Target, cfg: EngineBase, slots: Array<[number, number]>, thread = 0): Promise<{ done: Promise<void> }> {
-  const engine = new QueueEngine({ ...cfg, slots, target, onError: (e) => process.emitWarning(e.message) });
-  await target.open?.(engine.context([...new Set(slots.map((s) => s[0]))], thread));
-  engine.start();
-  return { done: engine.done.then(() => target.close?.()) };
-}
-
-// The bundled daemon (dist/src/cli/daemon.cjs) starts the bundled worker beside it; the tsc
-// output starts worker.js beside this file. tools/bundle-cli.mjs defines __UBLKIT_WORKER__.
-declare const __UBLKIT_WORKER__: string | undefined;
-function workerUrl(): URL {
-  return new URL(typeof __UBLKIT_WORKER__ === 'string' ? __UBLKIT_WORKER__ : './worker.js', import.meta.url);
-}
-
-async function serveInWorkers(
-  spec: TargetSpec, config: unknown, cfg: EngineBase, groups: Array<Array<[number, number]>>, firstThread: number,
-  cpus: Array<number | undefined> = [],
-): Promise<{ done: Promise<void> }> {
-  const url = workerUrl();
-  const workers = groups.map((slots, i) => {
-    const queues = [...new Set(slots.map((s) => s[0]))];
-    const init: WorkerInit = { spec: { module: spec.module, config }, engine: { ...cfg, slots, cpu: cpus[i] }, thread: firstThread + i, queues };
-    return new Worker(url, { workerData: init });
-  });
-  const finished = workers.map((w) => new Promise<void>((resolve) => {
-    w.on('message', (m: { type: string; message?: string }) => {
-      if (m.type === 'error') process.emitWarning(m.message ?? 'ublk worker error');
-    });
-    w.once('exit', () => resolve());
-  }));
-  await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
-    const onMsg = (m: { type: string; message?: string }) => {
-      if (m.type === 'ready') { w.off('message', onMsg); resolve(); }
-      if (m.type === 'fatal') { w.off('message', onMsg); reject(new UblkError('EIO', m.message)); }
-    };
-    w.on('message', onMsg);
-    w.once('error', reject);
-    w.once('exit', () => reject(new UblkError('EIO', 'a serving thread exited during start-up')));
-  })));
-  return { done: Promise.all(finished).then(() => {}) };
 }

@@ -470,12 +470,29 @@ export class QueueEngine {
   }
 
   private finish(): void {
+    if (this.released) return;
     this.flush();
     this.release();
     this.resolveDone();
   }
 
+  /**
+   * Ends the engine now, whatever the kernel still holds: closes the ring (the kernel cancels every
+   * armed command) and unmaps, so that /dev/ublkcN can be released. For a start-up that failed and
+   * for a server giving up; IO this thread owned is then aborted by the kernel's release path.
+   */
+  abort(): void {
+    this.live = 0;
+    this.state.fill(DONE);
+    this.release();
+    this.resolveDone();
+  }
+
+  private released = false;
+
   private release(): void {
+    if (this.released) return;
+    this.released = true;
     this.ring.close();
     if (this.zeroFd >= 0) fs.closeSync(this.zeroFd);
     if (this.nullFd >= 0) fs.closeSync(this.nullFd);
@@ -1025,7 +1042,7 @@ export class QueueEngine {
 
   /** One io_uring_enter for everything queued in this turn of the event loop. */
   flush(): void {
-    this.submitBatch();
+    if (!this.released) this.submitBatch();
   }
 
   /** Submits what is queued (running deferred completions in the same enter); returns the count. */

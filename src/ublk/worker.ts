@@ -12,26 +12,52 @@ export interface WorkerInit {
   queues: number[];
 }
 
+/** Messages from a serving thread; 'done' is the only normal end, any other exit is a death. */
+export type WorkerMessage =
+  | { type: 'ready' }
+  | { type: 'done' }
+  | { type: 'error'; message: string }
+  | { type: 'fatal'; message: string };
+
+let engine: QueueEngine | undefined;
+let aborted = false;
+
+// A thread that dies (uncaught exception, process.exit in a target) must still unmap the
+// descriptors and close its ring: those pin /dev/ublkcN, and until it is released the kernel
+// neither aborts this thread's requests nor lets the device be deleted.
+process.on('exit', () => engine?.abort());
+
 async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   const port = parentPort!;
+  port.on('message', (m: { type: string }) => {
+    if (m.type !== 'abort') return;
+    aborted = true;
+    engine?.abort();
+  });
   const mod = await loadTargetModule(init.spec.module);
   const target = checkTarget(await mod.create(init.spec.config));
-  const engine = new QueueEngine({
-    ...init.engine,
-    target,
-    onError: (e) => port.postMessage({ type: 'error', message: e.message }),
-  });
-  await target.open?.(engine.context(init.queues, init.thread));
-  engine.start();
-  port.postMessage({ type: 'ready' });
-  await engine.done;
+  if (!aborted) {
+    engine = new QueueEngine({
+      ...init.engine,
+      target,
+      onError: (e) => port.postMessage({ type: 'error', message: e.message }),
+    });
+    await target.open?.(engine.context(init.queues, init.thread));
+    if (aborted) engine.abort();
+    else {
+      engine.start();
+      port.postMessage({ type: 'ready' });
+    }
+    await engine.done;
+  }
   await target.close?.();
   port.postMessage({ type: 'done' });
   port.close();
 }
 
 main().catch((err: Error) => {
+  engine?.abort();
   parentPort!.postMessage({ type: 'fatal', message: err.message });
   parentPort!.close();
 });

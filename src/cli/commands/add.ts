@@ -7,12 +7,13 @@ import { fileURLToPath } from 'node:url';
 import type { DeviceOptions } from '../../ublk/device.js';
 import { hasSysAdmin } from '../../ublk/privilege.js';
 import * as U from '../../uapi/ublk.js';
-import { Control, CONTROL_PATH } from '../../ublk/control.js';
+import { Control, CONTROL_PATH, lifecycleTimeoutMs } from '../../ublk/control.js';
 import type { ModeRequest } from '../../ublk/modes.js';
 import { UblkError } from '../../errors.js';
 import type { CliArgs } from '../args.js';
 import { targetSpec } from '../targets.js';
 import { gather, formatListing } from '../listing.js';
+import { fingerprint } from '../fingerprint.js';
 
 const MAX_QUEUES = 32;
 const MAX_DEPTH = 1024;
@@ -61,6 +62,8 @@ export function deviceOptions(a: CliArgs): DeviceOptions {
     target: targetSpec(a), id: a.number, queues, depth, threads: nthreads,
     mode: a.autoZcFallback ? 'auto-buf-reg' : pickMode(a), autoBufRegFallback: a.autoZcFallback,
     noFixedFd: a.noUblkFixedFd, maxIoBufBytes: mb, flags, perIoTasks: a.perIoTasks,
+    // Stored at add, compared at recover: other files, order or layout would scramble the disk.
+    serverFlags: fingerprint(a),
     shmem: a.htlb ? { path: a.htlb, readOnly: a.rdonlyShmemBuf } : undefined,
     // As kublk: quiesce comes with recovery whenever the kernel has it.
     optionalFlags: flags & U.UBLK_F_USER_RECOVERY ? U.UBLK_F_QUIESCE : 0,
@@ -108,7 +111,7 @@ async function launch(a: CliArgs, kind: Launch): Promise<number> {
     const m = (await import(serve.href)) as typeof import('./serve.js');
     return m.runForeground(kind, a.number, opts, a.quiet);
   }
-  return spawnDaemon();
+  return spawnDaemon(kind);
 }
 
 export async function printListing(id: number, quiet: boolean): Promise<void> {
@@ -120,39 +123,117 @@ export async function printListing(id: number, quiet: boolean): Promise<void> {
   }
 }
 
-/** Forks the daemon detached with no stdio of ours; returns once the device is LIVE or failed. */
-async function spawnDaemon(): Promise<number> {
+/** One JSON line the daemon writes to the parent: progress, a warning, or the outcome. */
+export type DaemonReport =
+  | { event: 'added'; id: number }
+  | { event: 'log'; message: string }
+  | { ok: boolean; id?: number; error?: string; listing?: string };
+
+interface Outcome {
+  final?: { ok: boolean; id?: number; error?: string; listing?: string };
+  added: number;
+  logs: string[];
+}
+
+/** Reads the daemon's reports until it closes the pipe (done, or dead). */
+function readReports(pipe: NodeJS.ReadableStream, into: Outcome): Promise<void> {
+  let text = '';
+  pipe.setEncoding('utf8');
+  pipe.on('data', (d: string) => {
+    text += d;
+    let nl: number;
+    while ((nl = text.indexOf('\n')) >= 0) {
+      const line = text.slice(0, nl);
+      text = text.slice(nl + 1);
+      let m: DaemonReport;
+      try {
+        m = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if ('event' in m) {
+        if (m.event === 'added') into.added = m.id;
+        else into.logs.push(m.message);
+      } else into.final = m;
+    }
+  });
+  return new Promise<void>((resolve) => {
+    pipe.once('end', resolve);
+    pipe.once('close', resolve);
+    pipe.once('error', () => resolve());
+  });
+}
+
+function sleepUnless<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Forks the daemon detached with no stdio of ours; returns once the device is LIVE or failed.
+ * Bounded: a daemon that does not report in time is stopped (SIGTERM: it undoes its start-up;
+ * then SIGKILL). Ctrl-C here cancels the start-up the same way. A daemon that dies without a
+ * report leaves its device to us: an `add` deletes it, so that a failed add leaves nothing behind.
+ */
+async function spawnDaemon(kind: Launch): Promise<number> {
   const daemon = fileURLToPath(new URL(typeof __UBLKIT_DAEMON__ === 'string' ? __UBLKIT_DAEMON__ : '../daemon.js', import.meta.url));
   const child = spawn(process.execPath, [...process.execArgv, daemon, ...process.argv.slice(2)], {
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     env: { ...process.env, [DAEMON_FD_ENV]: '3' },
   });
+  const exited = new Promise<string>((r) => child.once('exit', (code, sig) => r(sig ? `was killed by ${sig}` : `exited with status ${code}`)));
+  const forward = (sig: NodeJS.Signals) => child.kill(sig);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  const out: Outcome = { added: -1, logs: [] };
   const pipe = child.stdio[3] as NodeJS.ReadableStream;
-  let text = '';
-  pipe.setEncoding('utf8');
-  pipe.on('data', (d: string) => (text += d));
-  await new Promise<void>((resolve) => {
-    pipe.once('end', resolve);
-    pipe.once('error', resolve);
-    child.once('exit', () => setTimeout(resolve, 50));
-  });
-  (pipe as unknown as { destroy(): void }).destroy();
-  child.unref();
-  let msg: { ok: boolean; id?: number; error?: string; listing?: string } | undefined;
+  const reported = readReports(pipe, out);
+  const ms = lifecycleTimeoutMs();
+  let stuck = '';
   try {
-    msg = JSON.parse(text.split('\n')[0]);
-  } catch {
-    msg = undefined;
+    // The daemon bounds each of its own steps by `ms` (thread start-up 2 ms); this covers them all.
+    if ((await sleepUnless(reported, 4 * ms)) === 'timeout') {
+      stuck = `did not start the device within ${(4 * ms) / 1000} s${out.added >= 0 ? ` (device ${out.added} was added)` : ''}`;
+      child.kill('SIGTERM');
+      if ((await sleepUnless(reported, ms)) === 'timeout') child.kill('SIGKILL');
+    }
+  } finally {
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+    (pipe as unknown as { destroy(): void }).destroy();
   }
-  if (!msg) {
-    process.stderr.write('ublkit: the server daemon exited before starting the device\n');
+  if (out.final?.ok && !stuck) {
+    child.unref();
+    process.stdout.write(out.final.listing ?? '');
+    return 0;
+  }
+  if (out.final && !stuck) {
+    child.unref();
+    process.stderr.write(`ublkit: ${out.final.error}\n`);
     return 1;
   }
-  if (!msg.ok) {
-    process.stderr.write(`ublkit: ${msg.error}\n`);
-    return 1;
+  // No outcome: the daemon died, or was stopped above. Its device is ours to remove.
+  const how = stuck || (await sleepUnless(exited, ms)) || 'stopped';
+  const last = out.final?.error ?? out.logs[out.logs.length - 1];
+  let left = '';
+  if (out.added >= 0 && kind === 'add' && !out.final) left = (await removeDevice(out.added)) ? `; device ${out.added} deleted` : `; device ${out.added} is left: ublkit del -n ${out.added}`;
+  child.unref();
+  process.stderr.write(`ublkit: the server daemon (pid ${child.pid}) ${how === 'timeout' ? 'did not exit' : how} before starting the device${last ? ` (${last})` : ''}${left}\n`);
+  return 1;
+}
+
+/** STOP_DEV + DEL_DEV of a device whose daemon is gone; false if it could not be deleted. */
+async function removeDevice(id: number): Promise<boolean> {
+  let c: Control | undefined;
+  try {
+    c = new Control();
+    await c.stopDev(id);
+    await c.delDev(id);
+    return true;
+  } catch (err) {
+    return (err as UblkError).code === 'ENODEV';
+  } finally {
+    c?.close();
   }
-  process.stdout.write(msg.listing ?? '');
-  return 0;
 }

@@ -2,44 +2,92 @@
 // the detached daemon (reporting to the parent through a pipe) or in the foreground.
 import * as fs from 'node:fs';
 import { Device, type DeviceOptions } from '../../ublk/device.js';
-import { printListing, type Launch } from './add.js';
+import { UblkError } from '../../errors.js';
+import { printListing, type Launch, type DaemonReport } from './add.js';
 import { gather, formatListing } from '../listing.js';
 
-function start(kind: Launch, id: number, opts: DeviceOptions): Promise<Device> {
-  return kind === 'recover' ? Device.recover(id, opts) : Device.create(opts);
-}
+/**
+ * SIGINT / SIGTERM: during start-up they cancel it (Device.create undoes everything, the id is
+ * freed); once serving, they flush the device through its block node and delete it, then exit.
+ */
+class Lifetime {
+  readonly abort = new AbortController();
+  private dev: Device | undefined;
+  private stopping = false;
 
-function serveUntilClosed(dev: Device): Promise<void> {
-  const bye = () => {
-    dev.delete().catch(() => {}).finally(() => process.exit(0));
+  constructor(private readonly log: (line: string) => void) {
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+  }
+
+  private readonly onSignal = (sig: NodeJS.Signals): void => {
+    if (!this.dev) {
+      this.abort.abort(new UblkError('EINTR', `interrupted by ${sig} during start-up; nothing was left behind`));
+      return;
+    }
+    if (this.stopping) return;
+    this.stopping = true;
+    const dev = this.dev;
+    void dev.sync()
+      .catch((e: Error) => this.log(`device ${dev.id}: flush before stop failed: ${e.message}`))
+      .then(() => dev.delete())
+      .then(() => process.exit(0), (e: Error) => {
+        this.log(`device ${dev.id}: stop on ${sig} failed: ${e.message}`);
+        process.exit(1);
+      });
   };
-  process.once('SIGINT', bye);
-  process.once('SIGTERM', bye);
-  return dev.closed;
+
+  async start(kind: Launch, id: number, opts: DeviceOptions, onAdded?: (id: number) => void): Promise<Device> {
+    const o = { ...opts, signal: this.abort.signal, onAdded };
+    const dev = await (kind === 'recover' ? Device.recover(id, o) : Device.create(o));
+    this.dev = dev;
+    // A serving thread died: the device has let go (DEAD, or QUIESCED with recovery); say why.
+    dev.on('error', (e: Error) => this.log(`device ${dev.id}: ${e.message}; the server gave up the device`));
+    return dev;
+  }
 }
 
 export async function runForeground(kind: Launch, id: number, opts: DeviceOptions, quiet: boolean): Promise<number> {
-  const dev = await start(kind, id, opts);
+  const life = new Lifetime((line) => process.stderr.write(`ublkit: ${line}\n`));
+  const dev = await life.start(kind, id, opts);
   await printListing(dev.id, quiet);
-  await serveUntilClosed(dev);
+  await dev.closed;
   return 0;
+}
+
+/** After start-up the daemon has no stdio: its messages go to the kernel log, beside ublk's own. */
+function kernelLog(line: string): void {
+  try {
+    fs.appendFileSync('/dev/kmsg', `<4>ublkit[${process.pid}]: ${line}\n`);
+  } catch { /* no kernel log: nowhere left to say it */ }
 }
 
 /** The daemon: stdio is /dev/null; the outcome goes to the parent through `fd` and fd is closed. */
 export async function runDaemon(kind: Launch, id: number, opts: DeviceOptions, fd: number, quiet: boolean): Promise<number> {
-  let dev: Device;
+  const report = (m: DaemonReport) => {
+    try {
+      fs.writeSync(fd, JSON.stringify(m) + '\n');
+    } catch { /* the parent is gone */ }
+  };
+  const life = new Lifetime(kernelLog);
+  // Warnings (engine errors, a thread that ended) reach the user of `add` while it waits.
+  const onWarning = (w: Error) => report({ event: 'log', message: w.message });
+  process.on('warning', onWarning);
+  let dev: Device | undefined;
   let listing: string;
   try {
-    dev = await start(kind, id, opts);
+    dev = await life.start(kind, id, opts, (n) => report({ event: 'added', id: n }));
     // The parent prints this text: it then needs no io_uring and no native addon of its own.
     listing = formatListing(await gather(dev.control, dev.id), quiet);
   } catch (err) {
-    fs.writeSync(fd, JSON.stringify({ ok: false, error: (err as Error).message }) + '\n');
+    if (dev && kind === 'add') await dev.delete().catch(() => {});
+    report({ ok: false, error: (err as Error).message });
     fs.closeSync(fd);
     return 1;
   }
-  fs.writeSync(fd, JSON.stringify({ ok: true, id: dev.id, listing }) + '\n');
+  process.off('warning', onWarning);
+  report({ ok: true, id: dev.id, listing });
   fs.closeSync(fd);
-  await serveUntilClosed(dev);
+  await dev.closed;
   return 0;
 }

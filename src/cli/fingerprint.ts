@@ -1,0 +1,37 @@
+// The fingerprint of a target configuration: `add` stores it in the kernel (ublksrv_flags) and
+// `recover` refuses a command line whose fingerprint differs, since that would serve other data.
+import * as fs from 'node:fs';
+import { createHash } from 'node:crypto';
+import type { CliArgs } from './args.js';
+
+/** Top byte of a stored fingerprint: ublkit's mark, version 1 (0 means "nothing recorded"). */
+const MARK = 0xb1n << 56n;
+
+/** A file's identity: which inode (or which block device), not which path names it. */
+function identity(file: string): [string | number, number] {
+  const st = fs.statSync(file);
+  return st.isBlockDevice() ? ['blk', st.rdev] : [st.dev, st.ino];
+}
+
+/**
+ * What decides where each byte lives: target type, backing files by identity and in order, the
+ * stripe chunk, the integrity tuple format. Not the size or block size (recover checks those
+ * against the kernel's params), nor options that change no byte (queues, modes, buffered IO).
+ * Undefined when a file cannot be read: the target reports that better.
+ */
+export function fingerprint(a: CliArgs): bigint | undefined {
+  let files: Array<[string | number, number]>;
+  try {
+    files = a.files.map(identity);
+  } catch {
+    return undefined;
+  }
+  const layout = {
+    type: a.type,
+    files,
+    chunk: a.type === 'stripe' ? Number(a.targetOpts.chunk_size ?? 65536) : 0,
+    meta: a.metadataSize ? [a.metadataSize, a.piOffset ?? 0, a.csumType ?? '', a.tagSize ?? 0] : [],
+  };
+  const h = createHash('sha256').update(JSON.stringify(layout)).digest();
+  return MARK | (h.readBigUInt64LE(0) & ((1n << 56n) - 1n));
+}
