@@ -155,6 +155,13 @@ export class Device extends EventEmitter {
     const depth = opts.depth ?? 128;
     if (!Number.isInteger(queues) || queues < 1 || queues > U.UBLK_MAX_NR_QUEUES) throw new UblkError('EINVAL', `queues must be 1..${U.UBLK_MAX_NR_QUEUES}, got ${queues}`);
     if (!Number.isInteger(depth) || depth < 1 || depth > U.UBLK_MAX_QUEUE_DEPTH) throw new UblkError('EINVAL', `depth must be 1..${U.UBLK_MAX_QUEUE_DEPTH}, got ${depth}`);
+    // Checked before ADD_DEV: the kernel rounds it down to a page, and past 32 MiB the user-copy
+    // offset field overflows; either way SET_PARAMS would fail only after the device was added.
+    const page = native().constants.PAGE_SIZE;
+    const maxIo = opts.maxIoBufBytes ?? DEFAULT_MAX_IO;
+    if (!Number.isInteger(maxIo) || maxIo < page || maxIo > 32 << 20 || maxIo % page) {
+      throw new UblkError('EINVAL', `maxIoBufBytes must be a multiple of ${page} from ${page} to ${32 << 20}, got ${maxIo}`);
+    }
     const local = await localTarget(opts);
     const ctrl = new Control();
     let devId = -1;

@@ -1,4 +1,5 @@
-// Lifecycle pieces without a kernel: del -a's exit status, the recover fingerprint, the old-kernel message.
+// Lifecycle pieces without a kernel: del -a's exit status, the recover fingerprint, the old-kernel message,
+// options refused before any device exists.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -9,6 +10,7 @@ import { deleteEach } from '../../src/cli/commands/admin.js';
 import { fingerprint } from '../../src/cli/fingerprint.js';
 import { featuresError, OLDEST_KERNEL } from '../../src/ublk/control.js';
 import { UblkError } from '../../src/errors.js';
+import { Device } from '../../src/ublk/device.js';
 
 test('del -a: one failed deletion makes the exit status non-zero, the others still run', async () => {
   const lines: string[] = [];
@@ -48,4 +50,11 @@ test('a kernel without GET_FEATURES is told the oldest kernel supported', () => 
   const e = featuresError(new UblkError('EOPNOTSUPP', 'GET_FEATURES (dev 4294967295): EOPNOTSUPP'), '6.1.0-13-amd64');
   assert.match(e.message, new RegExp(`Linux ${OLDEST_KERNEL} or newer, this is 6\\.1\\.0-13-amd64`));
   assert.equal(featuresError(new UblkError('EPERM'), 'x').code, 'EPERM');
+});
+
+test('Device.create refuses a maxIoBufBytes the kernel would round or overflow, before any device exists', async () => {
+  const target = { size: 1 << 20, read: (b: Uint8Array) => b.byteLength, write: (b: Uint8Array) => b.byteLength };
+  for (const maxIoBufBytes of [5000, 0, 64 << 20, 1.5]) {
+    await assert.rejects(Device.create({ target, maxIoBufBytes }), (e: Error & { code?: string }) => e.code === 'EINVAL' && /maxIoBufBytes/.test(e.message));
+  }
 });
