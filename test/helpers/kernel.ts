@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { spawnSync, execFileSync, execFile, type SpawnSyncReturns } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
+import type { Target, TargetContext, FileIo } from '../../src/index.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/ublkit.cjs', import.meta.url));
 
@@ -154,4 +155,23 @@ export function sparseFile(dir: string, name: string, bytes: number): string {
   fs.writeFileSync(f, '');
   fs.truncateSync(f, bytes);
   return f;
+}
+
+/**
+ * A pass-through target over `file` declared `size` bytes long, doing its IO on the thread's ring:
+ * a file shorter than that (or on a full file system) gives short backend IO.
+ */
+export function passThroughFile(file: string, size: number): Target {
+  const fd = fs.openSync(file, 'r+');
+  let io: FileIo;
+  return {
+    size,
+    open(ctx: TargetContext) {
+      io = ctx.io;
+    },
+    read: (buf, off) => io.read(fd, buf, off),
+    write: (buf, off) => io.write(fd, buf, off),
+    route: (offset, length) => [{ fd, offset, length, bufOffset: 0 }],
+    close: () => fs.closeSync(fd),
+  };
 }

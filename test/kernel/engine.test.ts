@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Device, type Target, type TargetContext, type FileIo } from '../../src/index.js';
+import { Device, type Target } from '../../src/index.js';
 import type { DataMode } from '../../src/ublk/modes.js';
-import { kernelSkipReason, shAsync, sh, cli, withCliDevice, sparseFile } from '../helpers/kernel.js';
+import { kernelSkipReason, shAsync, sh, cli, withCliDevice, sparseFile, passThroughFile } from '../helpers/kernel.js';
 
 const skip = kernelSkipReason();
 const work = fs.mkdtempSync(path.join(os.homedir(), 'ublkit-engine-'));
@@ -184,22 +184,6 @@ for (const mode of ['copy', 'get-data', 'user-copy'] as DataMode[]) {
   });
 }
 
-/** A pass-through target over a file on a full file system: backend writes come back short, then ENOSPC. */
-function fileOn(file: string, size: number): Target {
-  const fd = fs.openSync(file, 'r+');
-  let io: FileIo;
-  return {
-    size,
-    open(ctx: TargetContext) {
-      io = ctx.io;
-    },
-    read: (buf, off) => io.read(fd, buf, off),
-    write: (buf, off) => io.write(fd, buf, off),
-    route: (offset, length) => [{ fd, offset, length, bufOffset: 0 }],
-    close: () => fs.closeSync(fd),
-  };
-}
-
 for (const mode of ['zero-copy', 'auto-buf-reg', 'copy', 'user-copy'] as DataMode[]) {
   test(`${mode}: a backend write cut short by a full file system fails, never acknowledged`, { skip: modeSkip(mode) }, async () => {
     const mnt = fs.mkdtempSync(path.join(work, `full-${mode}-`));
@@ -208,7 +192,7 @@ for (const mode of ['zero-copy', 'auto-buf-reg', 'copy', 'user-copy'] as DataMod
       const file = path.join(mnt, 'disk.img');
       fs.writeFileSync(file, '');
       fs.truncateSync(file, 4 * MiB);
-      const dev = await Device.create({ target: fileOn(file, 4 * MiB), queues: 1, depth: 4, mode });
+      const dev = await Device.create({ target: passThroughFile(file, 4 * MiB), queues: 1, depth: 4, mode });
       try {
         fs.writeFileSync(path.join(work, 'big.bin'), pattern(4, 2 * MiB));
         // 2 MiB of writes into 1 MiB of space: some write must fail, and dd must see it.

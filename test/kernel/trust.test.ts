@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Device, type Target, type TargetContext, type FileIo } from '../../src/index.js';
+import { Device, type Target } from '../../src/index.js';
 import type { DataMode } from '../../src/ublk/modes.js';
-import { kernelSkipReason, shAsync, cli } from '../helpers/kernel.js';
+import { kernelSkipReason, shAsync, cli, passThroughFile } from '../helpers/kernel.js';
 
 const skip = kernelSkipReason();
 const work = fs.mkdtempSync(path.join(os.homedir(), 'ublkit-trust-'));
@@ -76,29 +76,13 @@ for (const mode of ['copy', 'get-data', 'user-copy'] as DataMode[]) {
   });
 }
 
-/** A pass-through target over a file shorter than the device: backend reads come back short. */
-function shortFile(file: string, size: number): Target {
-  const fd = fs.openSync(file, 'r+');
-  let io: FileIo;
-  return {
-    size,
-    open(ctx: TargetContext) {
-      io = ctx.io;
-    },
-    read: (buf, off) => io.read(fd, buf, off),
-    write: (buf, off) => io.write(fd, buf, off),
-    route: (offset, length) => [{ fd, offset, length, bufOffset: 0 }],
-    close: () => fs.closeSync(fd),
-  };
-}
-
 for (const mode of ['zero-copy', 'auto-buf-reg', 'user-copy', 'copy'] as DataMode[]) {
   const feature = mode === 'zero-copy' ? 'ZERO_COPY' : mode === 'auto-buf-reg' ? 'AUTO_BUF_REG' : '';
   test(`${mode}: a backend read short at EOF is finished by the engine; past EOF the client gets EIO`, { skip: skip ?? (feature && !features.includes(feature) ? `kernel lacks ${feature}` : undefined) }, async () => {
     const file = path.join(work, `short-${mode}.img`);
     const data = pattern(3, 1 * MiB + 32768);
     fs.writeFileSync(file, data);
-    const dev = await Device.create({ target: shortFile(file, 2 * MiB), queues: 1, depth: 4, mode });
+    const dev = await Device.create({ target: passThroughFile(file, 2 * MiB), queues: 1, depth: 4, mode });
     try {
       assert.ok((await readDev(dev.blockPath, 0, MiB)).equals(data.subarray(0, MiB)));
       // 64 KiB straddling EOF: 32 KiB real, then nothing: the read must fail, not return stale memory.
