@@ -268,10 +268,12 @@ export class Device extends EventEmitter {
   async sync(): Promise<void> {
     const ms = lifecycleTimeoutMs();
     const h = await fs.promises.open(this.blockPath, 'r');
-    try {
-      if (!(await within(h.sync(), ms))) throw new UblkError('ETIMEDOUT', `${this.blockPath}: fsync did not finish within ${ms / 1000} s`);
-    } finally {
-      await h.close();
+    // Closed when the fsync ends, not awaited past the bound: FileHandle.close() waits for a
+    // pending fsync, so a stuck backend would hang the shutdown that the bound is there to end.
+    const synced = h.sync().finally(() => h.close());
+    if (!(await within(synced, ms))) {
+      synced.catch(() => {});
+      throw new UblkError('ETIMEDOUT', `${this.blockPath}: fsync did not finish within ${ms / 1000} s`);
     }
   }
 }

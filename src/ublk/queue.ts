@@ -133,11 +133,12 @@ export class QueueEngine {
   private readonly rqLen: Int32Array;
   private readonly rqFlags: Uint32Array;
   private readonly rqDone: Int32Array;
-  /** Get-data: the WRITE's nr_sectors before NEED_GET_DATA, to see whether the kernel copied all. */
+  /** Get-data: the WRITE's nr_sectors and first sector word before NEED_GET_DATA (see dispatch). */
   private readonly gdSectors: Uint32Array;
+  private readonly gdStart: Uint32Array;
   /** Slot's direct file IO is a READ (user copy: the copy out must precede the commit). */
   private readonly xRead: Uint8Array;
-  /** /dev/zero and /dev/null, opened on first use: the IO of extents with no file (fd -1). */
+  /** /dev/zero and /dev/null: the IO of extents with no file (fd -1). */
   private zeroFd = -1;
   private nullFd = -1;
   private readonly batch: BatchTransport | undefined;
@@ -185,6 +186,7 @@ export class QueueEngine {
     this.rqFlags = new Uint32Array(n);
     this.rqDone = new Int32Array(n);
     this.gdSectors = new Uint32Array(n);
+    this.gdStart = new Uint32Array(n);
     this.xRead = new Uint8Array(n);
     this.live = n;
     this.done = new Promise((r) => (this.resolveDone = r));
@@ -246,6 +248,12 @@ export class QueueEngine {
       // writes the extents into the slot buffer itself (one SQE per extent, completion handled in
       // the CQE handler) instead of a promise round trip through target.read()/write().
       // User copy too (without integrity): the copy to or from the request is a pread/pwrite.
+      // Holes (fd -1) are read from /dev/zero and written to /dev/null: opened now, not half way
+      // through queueing a request's linked chain, where a failed open would strand it.
+      if (cfg.target.route) {
+        this.zeroFd = fs.openSync('/dev/zero', 'r');
+        this.nullFd = fs.openSync('/dev/null', 'w');
+      }
       const direct = cfg.mode === 'copy' || cfg.mode === 'get-data' || (cfg.mode === 'user-copy' && !cfg.integrity);
       const probe = cfg.target.route && direct ? cfg.target.route(0, 512) : [];
       this.directCopy = probe.length > 0 && probe.every((e) => e.fd >= 0);
@@ -432,13 +440,18 @@ export class QueueEngine {
       // data and shrink nr_sectors, so the descriptor is read after the copy, never before.
       this.own(s);
       this.gdSectors[s] = this.desc[this.qid[s]][this.tag[s] * 6 + 1];
+      this.gdStart[s] = this.desc[this.qid[s]][this.tag[s] * 6 + 2];
       return this.ioCmd(s, U.UBLK_U_IO_NEED_GET_DATA, 0);
     }
     // -ENODEV / -ECANCELED: the device is stopping, quiescing or the ring is going away. Any other
-    // error is this slot's alone (the kernel refused one command): the slot is lost and reported,
-    // and the other slots keep serving instead of the whole engine draining away.
-    if (res === ENODEV || res === ECANCELED) this.draining = true;
-    else this.cfg.onError?.(new Error(`ublk io command on queue ${this.qid[s]} tag ${this.tag[s]} failed: ${errnoName(res)}; that tag no longer serves`));
+    // error means the kernel refused a FETCH, COMMIT or NEED_GET_DATA: a refused commit leaves its
+    // request owned by us forever, so serving on would hang that client IO. Fail-stop instead, and
+    // say so: the other slots drain, the ring closes, and the kernel fails (or, with recovery,
+    // requeues) what this thread served.
+    if (res !== ENODEV && res !== ECANCELED) {
+      this.cfg.onError?.(new Error(`ublk io command on queue ${this.qid[s]} tag ${this.tag[s]} failed: ${errnoName(res)}; this thread stops serving`));
+    }
+    this.draining = true;
     this.retire(s);
   }
 
@@ -528,8 +541,10 @@ export class QueueEngine {
           const isRead = op === U.UBLK_IO_OP_READ;
           if (this.gdSectors[s]) {
             // NEED_GET_DATA copied only part of the WRITE. Committing that part would have 7.2
-            // re-send the rest, but 7.3 would end the whole write as done: fail it instead.
-            const short = d[w + 1] < this.gdSectors[s];
+            // re-send the rest, but 7.3 would end the whole write as done: fail it instead. (The
+            // same WRITE only: after a copy of nothing the kernel requeues it and this slot may
+            // get another request first.)
+            const short = !isRead && d[w + 2] === this.gdStart[s] && d[w + 1] < this.gdSectors[s];
             this.gdSectors[s] = 0;
             if (short) return this.commit(s, EIO);
           }
@@ -800,15 +815,13 @@ export class QueueEngine {
     this.scheduleFlush();
   }
 
-  /** /dev/zero, the source of a hole's zeroes. */
+  /** /dev/zero, the source of a hole's zeroes (opened with the engine). */
   private devZero(): number {
-    if (this.zeroFd < 0) this.zeroFd = fs.openSync('/dev/zero', 'r');
     return this.zeroFd;
   }
 
-  /** /dev/null, where a WRITE to a hole goes in the copy modes. */
+  /** /dev/null, where a WRITE to a hole goes in the copy modes (opened with the engine). */
   private devNull(): number {
-    if (this.nullFd < 0) this.nullFd = fs.openSync('/dev/null', 'w');
     return this.nullFd;
   }
 

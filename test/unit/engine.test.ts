@@ -157,24 +157,30 @@ test('completions in the CQ overflow list are flushed even when nothing is left 
   stand.dispose();
 });
 
-test('a command the driver refuses loses that slot only; the others keep serving', async () => {
-  let refuse = true;
-  const failCmd = (op: number, tag: number) => (refuse && op === U.UBLK_U_IO_COMMIT_AND_FETCH_REQ && tag === 0 ? -22 : undefined);
-  const t: Target = { size: 1 << 20, read: (buf) => buf.fill(0).byteLength, write: (buf) => buf.byteLength };
+test('a command the driver refuses stops the thread loudly: requests in hand finish, then the ring closes', async () => {
+  // A refused COMMIT leaves its request owned by the server for good; serving on would hang that
+  // client IO, so the engine fail-stops (the kernel then fails or requeues what it served).
+  const failCmd = (op: number, tag: number) => (op === U.UBLK_U_IO_COMMIT_AND_FETCH_REQ && tag === 0 ? -22 : undefined);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const t: Target = {
+    size: 1 << 20,
+    read: (buf, off) => (off === 0 ? buf.fill(0).byteLength : gate.then(() => buf.fill(0).byteLength)),
+    write: (buf) => buf.byteLength,
+  };
   const { stand, engine, errors } = start({ depth: 2, mode: 'copy', failCmd }, t);
   let ended = false;
   void engine.done.then(() => (ended = true));
   await stand.settle();
+  stand.deliver(1, { op: U.UBLK_IO_OP_READ, off: 4096, len: 4096, data: new Uint8Array(4096) });
   stand.deliver(0, { op: U.UBLK_IO_OP_READ, off: 0, len: 4096, data: new Uint8Array(4096) });
   await stand.settle();
-  refuse = false;
-  for (let i = 0; i < 3; i++) {
-    stand.deliver(1, { op: U.UBLK_IO_OP_WRITE, off: 8192, len: 4096, data: pattern(i, 4096) });
-    await stand.settle();
-  }
-  assert.equal(stand.commits.filter((c) => c.tag === 1).length, 3);
-  assert.equal(ended, false, 'the engine still serves');
   assert.equal(errors.length, 1);
-  assert.match(errors[0].message, /tag 0 .*EINVAL/);
+  assert.match(errors[0].message, /tag 0 failed: EINVAL; this thread stops serving/);
+  assert.equal(ended, false, 'tag 1 still holds a request');
+  release();
+  await stand.settle();
+  assert.deepEqual(stand.commits.filter((c) => c.tag === 1), [{ tag: 1, result: 4096 }], 'the request in hand was finished');
+  assert.equal(ended, true, 'then the engine ended');
   stand.dispose();
 });
