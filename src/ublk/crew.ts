@@ -89,9 +89,16 @@ export class Crew {
   /** Serves `slots` in the calling thread. */
   async serveHere(target: Target, cfg: EngineBase, slots: Array<[number, number]>, thread = 0): Promise<void> {
     const engine = new QueueEngine({ ...cfg, slots, target, onError: (e) => this.warn(e.message) });
-    const done = engine.done.then(() => target.close?.());
+    // A target whose close() throws is reported, never allowed to reject `done`: what waits on it
+    // (abort, delete) must still release /dev/ublkcN and delete the device.
+    const done = engine.done.then(() => target.close?.()).then(
+      () => this.ended(true, 'stopped'),
+      (e: Error) => {
+        this.warn(`the target's close() failed: ${e.message}`);
+        this.ended(true, `failed to close its target (${e.message})`);
+      },
+    );
     this.members.push({ done, gone: done, abort: () => engine.abort() });
-    void done.then(() => this.ended(true, 'stopped'), (e: Error) => this.ended(true, `failed to close its target (${e.message})`));
     await this.race(Promise.resolve(target.open?.(engine.context([...new Set(slots.map((s) => s[0]))], thread))), "the target's open()");
     engine.start();
   }

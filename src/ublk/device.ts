@@ -372,7 +372,8 @@ async function attach(
     crew.started();
     return new Device(ctrl, live, params, mode, fd, crew);
   } catch (err) {
-    await crew.abort();
+    // The start-up's own error is the one to report; /dev/ublkcN is closed whatever abort says.
+    await crew.abort().catch((e: Error) => process.emitWarning(`ending the serving threads: ${e.message}`));
     fs.closeSync(fd);
     throw err;
   }
