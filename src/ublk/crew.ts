@@ -92,7 +92,7 @@ export class Crew {
     // A target whose close() throws is reported, never allowed to reject `done`: what waits on it
     // (abort, delete) must still release /dev/ublkcN and delete the device.
     const done = engine.done.then(() => target.close?.()).then(
-      () => this.ended(true, 'stopped'),
+      () => this.ended(!engine.failure, engine.failure ? `stopped: ${engine.failure.message}` : 'stopped'),
       (e: Error) => {
         this.warn(`the target's close() failed: ${e.message}`);
         this.ended(true, `failed to close its target (${e.message})`);

@@ -155,6 +155,8 @@ export class QueueEngine {
   /** Set at the first abort: slots committed from now on are re-armed but never hear back (quiesce). */
   private draining = false;
   private live: number;
+  /** Set when the kernel refused an io command and the engine fail-stopped (see onCmd). */
+  failure: Error | undefined;
   /** Slots in state OWNED. */
   private owned = 0;
   private resolveDone!: () => void;
@@ -448,8 +450,9 @@ export class QueueEngine {
     // request owned by us forever, so serving on would hang that client IO. Fail-stop instead, and
     // say so: the other slots drain, the ring closes, and the kernel fails (or, with recovery,
     // requeues) what this thread served.
-    if (res !== ENODEV && res !== ECANCELED) {
-      this.cfg.onError?.(new Error(`ublk io command on queue ${this.qid[s]} tag ${this.tag[s]} failed: ${errnoName(res)}; this thread stops serving`));
+    if (res !== ENODEV && res !== ECANCELED && !this.failure) {
+      this.failure = new Error(`ublk io command on queue ${this.qid[s]} tag ${this.tag[s]} failed: ${errnoName(res)}; this thread stops serving`);
+      this.cfg.onError?.(this.failure);
     }
     this.draining = true;
     this.retire(s);

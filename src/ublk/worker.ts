@@ -52,7 +52,9 @@ async function main(): Promise<void> {
     await engine.done;
   }
   await target.close?.();
-  port.postMessage({ type: 'done' });
+  // A fail-stop is a death, not a clean end: the device lets go of every thread (see Crew).
+  if (engine?.failure) port.postMessage({ type: 'fatal', message: engine.failure.message });
+  else port.postMessage({ type: 'done' });
   port.close();
 }
 

@@ -182,5 +182,6 @@ test('a command the driver refuses stops the thread loudly: requests in hand fin
   await stand.settle();
   assert.deepEqual(stand.commits.filter((c) => c.tag === 1), [{ tag: 1, result: 4096 }], 'the request in hand was finished');
   assert.equal(ended, true, 'then the engine ended');
+  assert.equal(engine.failure, errors[0], 'and says it failed, for the device to let go');
   stand.dispose();
 });
