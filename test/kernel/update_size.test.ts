@@ -66,7 +66,7 @@ test('update_size bad input: one-line error, non-zero exit, the size is unchange
     const before = size64(dev);
     for (const [args, re] of [
       [['-s', '1000'], /multiple of the 512-byte block size/],
-      [['-s', '0'], /-s BYTES/],
+      [['-s', '0'], /-s 0: the size must be positive/],
       [[], /-s BYTES/],
     ] as Array<[string[], RegExp]>) {
       const r = cli(['update_size', '-n', String(id), ...args]);
