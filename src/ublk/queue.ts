@@ -806,7 +806,7 @@ export class QueueEngine {
       // An extent with no file is a hole: a READ gets zeroes (never whatever the client's pages
       // held), a WRITE is consumed by a fixed-buffer NOP.
       if (e.fd < 0 && !isRead) S.prepNopFixed(v, o, s, e.length);
-      else if (isRead) S.prepReadFixed(v, o, e.fd < 0 ? this.devZero() : e.fd, e.bufOffset + shift, e.length, e.fd < 0 ? 0 : e.offset, s);
+      else if (isRead) S.prepReadFixed(v, o, e.fd < 0 ? this.zeroFd : e.fd, e.bufOffset + shift, e.length, e.fd < 0 ? 0 : e.offset, s);
       else S.prepWriteFixed(v, o, e.fd, e.bufOffset + shift, e.length, e.offset, s);
       if (rwFlags && e.fd >= 0) v.setUint32(o + 28, rwFlags, true);
       if (ioLink) v.setUint8(o + 1, ioLink);
@@ -816,16 +816,6 @@ export class QueueEngine {
     if (manual) this.bufCmd(s, U.UBLK_U_IO_UNREGISTER_IO_BUF, linked ? IO.IOSQE_IO_LINK | IO.IOSQE_CQE_SKIP_SUCCESS : 0, K_UNREG);
     if (linked) return this.linkedCommit(s, this.rqLen[s], manual);
     this.scheduleFlush();
-  }
-
-  /** /dev/zero, the source of a hole's zeroes (opened with the engine). */
-  private devZero(): number {
-    return this.zeroFd;
-  }
-
-  /** /dev/null, where a WRITE to a hole goes in the copy modes (opened with the engine). */
-  private devNull(): number {
-    return this.nullFd;
   }
 
   /**
@@ -862,8 +852,8 @@ export class QueueEngine {
     for (let i = 0; i < extents.length; i++) {
       const e = extents[i];
       const o = this.ring.get();
-      if (isRead) S.prepRead(v, o, e.fd < 0 ? this.devZero() : e.fd, base + e.bufOffset, e.length, e.fd < 0 ? 0 : e.offset);
-      else S.prepWrite(v, o, e.fd < 0 ? this.devNull() : e.fd, base + e.bufOffset, e.length, e.fd < 0 ? 0 : e.offset);
+      if (isRead) S.prepRead(v, o, e.fd < 0 ? this.zeroFd : e.fd, base + e.bufOffset, e.length, e.fd < 0 ? 0 : e.offset);
+      else S.prepWrite(v, o, e.fd < 0 ? this.nullFd : e.fd, base + e.bufOffset, e.length, e.fd < 0 ? 0 : e.offset);
       if (rwFlags && e.fd >= 0) v.setUint32(o + 28, rwFlags, true);
       if (linked) v.setUint8(o + 1, IO.IOSQE_IO_LINK);
       S.setUserData(v, o, K_ZC_IO + (i << 8), s);
