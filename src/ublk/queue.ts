@@ -1,5 +1,6 @@
 // The per-thread fetch/commit engine: owns tags, buffers and data modes; targets never see them.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { native, addressOf } from '../native.js';
 import { Ring, createRing } from '../uring/ring.js';
 import * as S from '../uring/sqe.js';
@@ -69,6 +70,11 @@ export interface EngineConfig {
   batch?: boolean;
   /** fault_inject's --die_during_fetch: SIGKILL this process just before fetching tag 1. */
   dieDuringFetch?: boolean;
+  /**
+   * Link a request's COMMIT behind its file IO (see linkedCommit). Default: where the kernel copies
+   * a uring_cmd's SQE at submission (see kernelCopiesCmdSqe); always with a stand-in ring.
+   */
+  linkCommit?: boolean;
   /** Extra io_uring setup flags. */
   ringFlags?: number;
   /**
@@ -108,6 +114,7 @@ export class QueueEngine {
   private readonly sqeFdFlags: number;
   private readonly copyAddr: boolean;
   private readonly directCopy: boolean = false;
+  private readonly linkCommit: boolean;
   // Zero-copy bookkeeping per slot: CQEs still expected, extents and their results.
   private readonly zcLeft: Int32Array;
   private readonly zcErr: Int32Array;
@@ -191,6 +198,7 @@ export class QueueEngine {
     this.gdStart = new Uint32Array(n);
     this.xRead = new Uint8Array(n);
     this.live = n;
+    this.linkCommit = cfg.linkCommit ?? (cfg.stand ? true : kernelCopiesCmdSqe(os.release()));
     this.done = new Promise((r) => (this.resolveDone = r));
     if (cfg.cpu !== undefined) {
       const r = native().pinThread(cfg.cpu);
@@ -765,7 +773,7 @@ export class QueueEngine {
    * the IO and go down in the same io_uring_enter (see linkStep). Batch IO commits in bulk instead.
    */
   private canLink(extents: Extent[], len: number): boolean {
-    return extents.length === 1 && extents[0].length === len && extents[0].bufOffset === 0 && !this.batch && !this.draining;
+    return this.linkCommit && extents.length === 1 && extents[0].length === len && extents[0].bufOffset === 0 && !this.batch && !this.draining;
   }
 
   /**
@@ -1076,6 +1084,22 @@ export class QueueEngine {
     if (this.ring.unsubmitted > 0) this.scheduleFlush();
     return n;
   }
+}
+
+/**
+ * Whether this kernel's io_uring copies a uring_cmd's SQE when it is submitted. Before the fix in
+ * Linux 6.14 (at least on 6.12), a uring_cmd linked behind IO that completes later (file IO handed to io-wq) is
+ * issued after io_uring_enter has returned, and only then reads its SQE: by that time the engine has
+ * reused the SQ slot, so the kernel runs whatever command the slot holds. Seen on Debian's 6.12: a
+ * COMMIT linked behind a WRITE failed with -EBUSY (another tag's command); it may as well commit
+ * another tag with a wrong result. So COMMITs are linked only from 6.14 on (unparsable: not linked).
+ */
+export function kernelCopiesCmdSqe(release: string): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return false;
+  const major = Number(m[1]);
+  const minor = Number(m[2]);
+  return major > 6 || (major === 6 && minor >= 14);
 }
 
 /**

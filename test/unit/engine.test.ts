@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { QueueEngine } from '../../src/ublk/queue.js';
+import { QueueEngine, kernelCopiesCmdSqe } from '../../src/ublk/queue.js';
 import type { DataMode } from '../../src/ublk/modes.js';
 import type { Target } from '../../src/target/types.js';
 import * as U from '../../src/uapi/ublk.js';
@@ -184,4 +184,9 @@ test('a command the driver refuses stops the thread loudly: requests in hand fin
   assert.equal(ended, true, 'then the engine ended');
   assert.equal(engine.failure, errors[0], 'and says it failed, for the device to let go');
   stand.dispose();
+});
+
+test('a COMMIT is linked behind its IO only where the kernel copies uring_cmd SQEs at submission (6.14+)', () => {
+  for (const r of ['6.12.117+deb13-amd64', '6.13.2', '6.11.0', '6.5.0', 'garbage']) assert.equal(kernelCopiesCmdSqe(r), false, r);
+  for (const r of ['6.14.0', '6.15.1-arch1', '7.2.13+deb14-amd64', '7.3.4+deb13-amd64']) assert.equal(kernelCopiesCmdSqe(r), true, r);
 });
