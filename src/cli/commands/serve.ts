@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import { Device, type DeviceOptions } from '../../ublk/device.js';
 import { UblkError } from '../../errors.js';
+import { catalogue as builtinTargets } from '../../targets/builtin.js';
 import { printListing, type Launch, type DaemonReport } from './add.js';
 import { gather, formatListing } from '../listing.js';
 
@@ -38,7 +39,8 @@ class Lifetime {
   };
 
   async start(kind: Launch, id: number, opts: DeviceOptions, onAdded?: (id: number) => void): Promise<Device> {
-    const o = { ...opts, signal: this.abort.signal, onAdded };
+    // The serving side is where the built-in targets are loaded: the parent only parses their options.
+    const o = { ...opts, targets: opts.targets ?? builtinTargets, signal: this.abort.signal, onAdded };
     const dev = await (kind === 'recover' ? Device.recover(id, o) : Device.create(o));
     this.dev = dev;
     // A serving thread died: the device has let go (DEAD, or QUIESCED with recovery); say why.
