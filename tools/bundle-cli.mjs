@@ -35,7 +35,6 @@ await Promise.all(bundles.map(([entry, file]) => build({
     // Peers, relative to the bundle (all sit in dist/src/cli/).
     __UBLKIT_DAEMON__: '"./daemon.cjs"',
     __UBLKIT_WORKER__: '"./worker.cjs"',
-    __UBLKIT_SERVE__: '"./commands/serve.js"',
     __UBLKIT_TARGETS__: '"./targets.cjs"',
   },
   banner: { js: "const __ublkitBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
