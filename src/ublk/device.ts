@@ -22,7 +22,7 @@ const DEFAULT_MAX_IO = 1 << 20;
 export class Device extends EventEmitter {
   readonly id: number;
   readonly mode: DataMode;
-  info: DevInfo;
+  readonly info: DevInfo;
   readonly params: Params;
   /** Resolves when every serving thread has finished (device stopped or server aborted). */
   readonly closed: Promise<void>;
