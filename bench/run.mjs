@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs as nodeParseArgs } from 'node:util';
 import { MODES, summarize, addRatios, table, ratioMatrix, svg } from './report.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -55,36 +56,29 @@ const USAGE = `usage: node bench/run.mjs [options]
   --no-vm            run here even without /dev/ublk-control (fails without ublk)
   --list             print the systems and jobs that would run, then exit`;
 
+const OPTIONS = {
+  quick: { type: 'boolean', default: false }, only: { type: 'string' }, jobs: { type: 'string' }, runtime: { type: 'string' },
+  ramp: { type: 'string' }, warmup: { type: 'string' }, 'max-host-busy': { type: 'string' }, 'wait-budget': { type: 'string' },
+  reps: { type: 'string' }, size: { type: 'string', default: '1G' }, out: { type: 'string', default: path.join(ROOT, 'bench-results') },
+  timeout: { type: 'string' }, 'no-vm': { type: 'boolean', default: false }, 'in-vm': { type: 'boolean', default: false },
+  kublk: { type: 'string' }, baseline: { type: 'string' }, list: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+};
+
 function parseArgs(argv) {
-  const o = { quick: false, only: null, jobs: null, runtime: null, ramp: null, reps: null, warmup: null, size: '1G',
-    out: path.join(ROOT, 'bench-results'), timeout: null, noVm: false, inVm: false, list: false, kublk: null };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const eq = /^(--[\w-]+)=(.*)$/s.exec(a);
-    const name = eq ? eq[1] : a;
-    const val = () => { if (eq) return eq[2]; if (i + 1 >= argv.length) throw new Error(`${name} needs a value`); return argv[++i]; };
-    switch (name) {
-      case '--quick': o.quick = true; break;
-      case '--only': o.only = val(); break;
-      case '--jobs': o.jobs = val(); break;
-      case '--runtime': o.runtime = Number(val()); break;
-      case '--ramp': o.ramp = Number(val()); break;
-      case '--warmup': o.warmup = Number(val()); break;
-      case '--max-host-busy': o.maxHostBusy = Number(val()); break;
-      case '--wait-budget': o.waitBudget = Number(val()); break;
-      case '--reps': o.reps = Number(val()); break;
-      case '--size': o.size = val(); break;
-      case '--out': o.out = path.resolve(val()); break;
-      case '--timeout': o.timeout = Number(val()); break;
-      case '--no-vm': o.noVm = true; break;
-      case '--in-vm': o.inVm = true; break;
-      case '--kublk': o.kublk = val(); break;
-      case '--baseline': o.baseline = path.resolve(val()); break;
-      case '--list': o.list = true; break;
-      case '-h': case '--help': console.log(USAGE); process.exit(0); break;
-      default: throw new Error(`unknown option ${a}`);
-    }
+  let v;
+  try {
+    ({ values: v } = nodeParseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new Error(e.message.split('. ')[0]); // node's first sentence names the option; the rest is advice
   }
+  if (v.help) { console.log(USAGE); process.exit(0); }
+  const num = (x) => (x === undefined ? undefined : Number(x));
+  const o = {
+    quick: v.quick, only: v.only ?? null, jobs: v.jobs ?? null, runtime: num(v.runtime), ramp: num(v.ramp), reps: num(v.reps),
+    warmup: num(v.warmup), maxHostBusy: num(v['max-host-busy']), waitBudget: num(v['wait-budget']), size: v.size,
+    out: path.resolve(v.out), timeout: num(v.timeout) ?? null, noVm: v['no-vm'], inVm: v['in-vm'], list: v.list,
+    kublk: v.kublk ?? null, baseline: v.baseline === undefined ? undefined : path.resolve(v.baseline),
+  };
   o.runtime ??= 3;
   o.ramp ??= 1;
   o.warmup ??= 2;

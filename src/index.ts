@@ -2,6 +2,8 @@
 export { Device, type DeviceOptions } from './ublk/device.js';
 export { Control } from './ublk/control.js';
 export type { DataMode, ModeRequest } from './ublk/modes.js';
+export { catalogue as builtinTargets } from './targets/builtin.js';
+export type { TargetCatalogue } from './target/catalogue.js';
 export type { Target, TargetCaps, TargetLimits, TargetContext, TargetSpec, TargetModule, Extent, WriteFlags, MaybePromise } from './target/types.js';
 export { UblkError, toNegErrno } from './errors.js';
 export { FileIo } from './uring/file-io.js';

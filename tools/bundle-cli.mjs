@@ -2,6 +2,7 @@
 //   ublkit.cjs  the `ublkit` bin: short commands and the parent side of add/recover (no engine)
 //   daemon.cjs  the serving daemon add/recover fork: engine, targets, control
 //   worker.cjs  a serving thread of the daemon (one per queue, or per --nthreads)
+//   targets.cjs the built-in target catalogue, which each worker thread loads beside it
 //
 // Why: the kernel selftests call `kublk list` in polling loops and add devices by the dozen, and in
 // the TCG guest every ES module a start-up resolves, reads (through libuv's thread pool) and
@@ -19,6 +20,7 @@ const bundles = [
   ['dist/src/cli/main.js', 'ublkit.cjs'],
   ['dist/src/cli/daemon.js', 'daemon.cjs'],
   ['dist/src/ublk/worker.js', 'worker.cjs'],
+  ['dist/src/targets/builtin.js', 'targets.cjs'],
 ];
 await Promise.all(bundles.map(([entry, file]) => build({
   entryPoints: [path.join(root, entry)],
@@ -30,10 +32,10 @@ await Promise.all(bundles.map(([entry, file]) => build({
   define: {
     // import.meta.url inside a bundle: the bundle's own URL (native.js finds the addon from there).
     'import.meta.url': '__ublkitBundleUrl',
-    // Peers, relative to the bundle (all three sit in dist/src/cli/).
+    // Peers, relative to the bundle (all sit in dist/src/cli/).
     __UBLKIT_DAEMON__: '"./daemon.cjs"',
     __UBLKIT_WORKER__: '"./worker.cjs"',
-    __UBLKIT_SERVE__: '"./commands/serve.js"',
+    __UBLKIT_TARGETS__: '"./targets.cjs"',
   },
   banner: { js: "const __ublkitBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',

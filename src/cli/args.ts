@@ -5,6 +5,7 @@ import { parseArgs as nodeParseArgs } from 'node:util';
 import * as fs from 'node:fs';
 import { UblkError } from '../errors.js';
 import { parseSize } from '../targets/size.js';
+import { TARGET_CLI } from '../targets/cli.js';
 
 export interface CliArgs {
   command: string | undefined;
@@ -50,7 +51,7 @@ export interface CliArgs {
   /** `ublkit CMD --help`: print the command's usage instead of running it. */
   help: boolean;
   files: string[];
-  /** Target options (`--chunk_size 4096`), as given, for src/cli/targets.ts. */
+  /** Target options (`--chunk_size 4096`), checked integers, for src/cli/targets.ts. */
   targetOpts: Record<string, string>;
 }
 
@@ -72,11 +73,11 @@ export interface OptionSpec {
 const I32 = 2 ** 31 - 1;
 const u8 = (key: keyof CliArgs, what: string, min = 0): OptionSpec => ({ kind: 'int', key, min, max: 255, what });
 const flag = (key: keyof CliArgs, short?: string): OptionSpec => ({ kind: 'flag', key, short });
-const target = (what: string): OptionSpec => ({ kind: 'int', min: 0, max: I32, what });
 
 /**
  * Every option, by long name. kublk's short options are "t:n:d:q:r:e:i:s:gazub". A new option is
- * one line here (and its use in the command or target that reads it, and its line in usage.ts).
+ * one line here (and its use in the command that reads it, and its line in that command's usage);
+ * a target's own option is declared in its folder instead.
  */
 export const OPTIONS: Record<string, OptionSpec> = {
   type: { kind: 'str', key: 'type', short: 't' },
@@ -122,12 +123,23 @@ export const OPTIONS: Record<string, OptionSpec> = {
   htlb: { kind: 'str', key: 'htlb' },
   rdonly_shmem_buf: flag('rdonlyShmemBuf'),
   file: { kind: 'file', short: 'f' },
-  // Target options (src/cli/targets.ts reads them from targetOpts).
-  chunk_size: target('stripe chunk size'),
-  delay_us: target('delay in microseconds'),
-  die_during_fetch: target('die during fetch'),
-  buffered: target('buffered IO'),
+  // Each built-in target's own options, declared in its folder (src/targets/<name>/cli.ts).
+  ...targetOptions(),
 };
+
+/** The targets' options as table rows (no key: they land in targetOpts); a name two targets share must mean the same. */
+function targetOptions(): Record<string, OptionSpec> {
+  const rows: Record<string, OptionSpec> = {};
+  for (const t of TARGET_CLI) {
+    for (const [name, o] of Object.entries(t.options)) {
+      const row: OptionSpec = { kind: 'int', min: o.min ?? 0, max: o.max ?? I32, what: o.what };
+      const had = rows[name];
+      if (had && (had.min !== row.min || had.max !== row.max)) throw new Error(`target option --${name} is declared twice with different ranges`);
+      rows[name] ??= row;
+    }
+  }
+  return rows;
+}
 
 const MAX_IO_BUF = 32 << 20; // the user-copy offset field holds 25 bits of buffer offset
 

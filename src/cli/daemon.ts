@@ -2,9 +2,10 @@
 // parent through the pipe fd named by UBLKIT_DAEMON_FD. Bundled as dist/src/cli/daemon.cjs.
 import { writeSync, closeSync } from 'node:fs';
 import { parseArgs } from './args.js';
-import { DAEMON_FD_ENV, launchOptions, type Launch } from './commands/add.js';
-import type { DeviceOptions } from '../ublk/device.js';
-import { runDaemon } from './commands/serve.js';
+import { launchOptions } from './add-options.js';
+import { DAEMON_FD_ENV, type Launch } from './daemon-protocol.js';
+import type { DeviceOptions } from '../ublk/device-options.js';
+import { runDaemon } from './serve.js';
 
 async function main(argv: string[]): Promise<number> {
   const fd = Number(process.env[DAEMON_FD_ENV]);

@@ -1,27 +1,33 @@
 #!/usr/bin/env node
-// ublkit: the kublk-compatible command line; argv to commands, no logic here.
+// ublkit: the kublk-compatible command line; a table of commands (src/cli/commands/<name>.ts,
+// each with its usage text), argv to one of them, no logic here.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, type CliArgs } from './args.js';
+import { parseArgs } from './args.js';
 import { errnoOf } from '../errors.js';
 import { out, err as errOut } from './out.js';
-import { OVERVIEW, commandUsage } from './usage.js';
+import type { Command } from './command.js';
+import { OVERVIEW, helpCommand } from './commands/help.js';
 
 // Commands load lazily: the selftests run `list` in tight loops, and an emulated machine pays
-// for every module a short command does not need (add pulls in the engine, targets, workers).
-type Command = (a: CliArgs) => Promise<number>;
-const admin = () => import('./commands/admin.js');
+// for every module a short command does not need (add pulls in the launch path and the targets'
+// option declarations).
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  add: async () => (await import('./commands/add.js')).add,
-  recover: async () => (await import('./commands/add.js')).recover,
-  del: async () => (await admin()).del,
-  list: async () => (await admin()).list,
-  features: async () => (await admin()).features,
-  stop: async () => (await admin()).stop,
-  quiesce: async () => (await admin()).quiesce,
-  update_size: async () => (await admin()).updateSize,
+  add: () => import('./commands/add.js'),
+  recover: () => import('./commands/recover.js'),
+  del: () => import('./commands/del.js'),
+  list: () => import('./commands/list.js'),
+  features: () => import('./commands/features.js'),
+  stop: () => import('./commands/stop.js'),
+  quiesce: () => import('./commands/quiesce.js'),
+  update_size: () => import('./commands/update-size.js'),
+  help: async () => helpCommand(findCommand),
 };
+
+function findCommand(name: string): (() => Promise<Command>) | undefined {
+  return Object.prototype.hasOwnProperty.call(COMMANDS, name) ? COMMANDS[name] : undefined;
+}
 
 /** The version in the package.json of the package this file belongs to (tsc output or bundle). */
 function version(): string {
@@ -36,33 +42,25 @@ function version(): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const cmd = argv[0];
-  if (cmd === '--version' || cmd === '-V') {
+  if (argv[0] === '--version' || argv[0] === '-V') {
     out(`ublkit ${version()}\n`);
     return 0;
   }
-  if (cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    const topic = cmd !== 'help' ? undefined : argv[1] === '--help' || argv[1] === '-h' ? 'help' : argv[1];
-    const text = topic === undefined ? OVERVIEW : commandUsage(topic);
-    if (text === undefined) {
-      errOut(`ublkit: no such command '${topic}'\n`);
-      return -errnoOf('EINVAL');
-    }
-    out(text);
-    return 0;
-  }
-  const load = cmd && Object.prototype.hasOwnProperty.call(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (argv[0] === '--help' || argv[0] === '-h') argv = ['help', ...argv.slice(1)];
+  const cmd = argv[0];
+  const load = cmd === undefined ? undefined : findCommand(cmd);
   if (!load) {
     errOut(cmd ? `ublkit: unknown command '${cmd}'\n` : 'ublkit: no command given\n');
     out(OVERVIEW);
     return -errnoOf('EINVAL');
   }
   const args = parseArgs(argv);
+  const command = await load();
   if (args.help) {
-    out(commandUsage(cmd!)!);
+    out(command.usage);
     return 0;
   }
-  return (await load())(args);
+  return command.run(args);
 }
 
 main(process.argv.slice(2)).then(

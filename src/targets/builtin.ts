@@ -1,18 +1,19 @@
-// The built-in targets by name: a TargetSpec's `module` may be 'ublkit:<name>' instead of a module
-// URL. Named targets load through static imports, so a bundle (the CLI daemon and its worker
-// threads) carries them and no thread resolves ES modules from disk at start-up.
-import type { TargetModule } from '../target/types.js';
+// The built-in target catalogue ('ublkit:null', 'ublkit:loop', ...): the CLI hands it to its
+// devices, and library callers may pass it as `targets`. The loaders are static imports, so a
+// bundle (the CLI daemon; tools/bundle-cli.mjs) carries the targets with it.
+import type { TargetCatalogue } from '../target/catalogue.js';
 
-const BUILTIN: Record<string, () => Promise<TargetModule>> = {
-  'ublkit:null': () => import('./null/index.js'),
-  'ublkit:memory': () => import('./memory/index.js'),
-  'ublkit:loop': () => import('./loop/index.js'),
-  'ublkit:stripe': () => import('./stripe/index.js'),
-  'ublkit:fault_inject': () => import('./fault-inject/index.js'),
+// In the CLI bundles, worker threads load the bundled catalogue beside them (one CommonJS file)
+// instead of this module; tools/bundle-cli.mjs defines __UBLKIT_TARGETS__.
+declare const __UBLKIT_TARGETS__: string | undefined;
+
+export const catalogue: TargetCatalogue = {
+  url: typeof __UBLKIT_TARGETS__ === 'string' ? new URL(__UBLKIT_TARGETS__, import.meta.url).href : import.meta.url,
+  targets: {
+    'ublkit:null': () => import('./null/index.js'),
+    'ublkit:memory': () => import('./memory/index.js'),
+    'ublkit:loop': () => import('./loop/index.js'),
+    'ublkit:stripe': () => import('./stripe/index.js'),
+    'ublkit:fault_inject': () => import('./fault-inject/index.js'),
+  },
 };
-
-/** A target module from a built-in name ('ublkit:loop') or any module URL / specifier. */
-export async function loadTargetModule(spec: string): Promise<TargetModule> {
-  const builtin = BUILTIN[spec];
-  return (builtin ? await builtin() : await import(spec)) as TargetModule;
-}

@@ -103,14 +103,19 @@ export class Crew {
     engine.start();
   }
 
-  /** One worker thread per group of slots, each building its own target from `spec`; resolves when all are ready. */
+  /**
+   * One worker thread per group of slots, each building its own target from `spec` (its module
+   * looked up in the catalogue at `targets`, a URL); resolves when all are ready.
+   */
   async serveInWorkers(
-    spec: TargetSpec, config: unknown, cfg: EngineBase, groups: Array<Array<[number, number]>>, firstThread: number,
-    cpus: Array<number | undefined> = [],
+    spec: TargetSpec, config: unknown, targets: string | undefined, cfg: EngineBase, groups: Array<Array<[number, number]>>,
+    firstThread: number, cpus: Array<number | undefined> = [],
   ): Promise<void> {
     const ready = groups.map((slots, i) => {
       const queues = [...new Set(slots.map((s) => s[0]))];
-      const init: WorkerInit = { spec: { module: spec.module, config }, engine: { ...cfg, slots, cpu: cpus[i] }, thread: firstThread + i, queues };
+      const init: WorkerInit = {
+        spec: { module: spec.module, config }, targets, engine: { ...cfg, slots, cpu: cpus[i] }, thread: firstThread + i, queues,
+      };
       return this.addWorker(new Worker(workerUrl(), { workerData: init }));
     });
     // Twice the bound: 32 threads each loading the engine take tens of seconds on an emulated machine.

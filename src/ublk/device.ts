@@ -2,108 +2,27 @@
 import * as fs from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { Control, lifecycleTimeoutMs } from './control.js';
-import { Crew, type EngineBase } from './crew.js';
-import { native, addressOf } from '../native.js';
+import type { Crew } from './crew.js';
+import { native } from '../native.js';
 import { buildParams } from './params.js';
-import { type ModeRequest, type DataMode, MODE_FLAGS, chooseMode, needsRoute, needsTrust, modeOfFlags } from './modes.js';
-import { checkTarget } from '../target/contract.js';
-import type { Target, TargetSpec } from '../target/types.js';
+import { type DataMode, MODE_FLAGS, chooseMode, modeOfFlags } from './modes.js';
 import type { DevInfo, Params } from '../uapi/structs.js';
 import * as U from '../uapi/ublk.js';
 import { UblkError } from '../errors.js';
 import { hasSysAdmin } from './privilege.js';
 import { startRecovery, checkSameDevice } from './recovery.js';
-import { loadTargetModule } from '../targets/builtin.js';
+import type { DeviceOptions } from './device-options.js';
+import { attach, checkMode, deleteQuietly, featureNames, localTarget } from './startup.js';
 
 export { hasSysAdmin };
-
-export interface DeviceOptions {
-  /** A target object (served in this thread), or a module spec (built once per worker thread when `threads` > 1). */
-  target: Target | TargetSpec;
-  /** Device id; -1 (default) lets the kernel choose. */
-  id?: number;
-  queues?: number;
-  depth?: number;
-  /** Serving threads: 1 serves every queue in the calling thread; more need a TargetSpec. */
-  threads?: number;
-  mode?: ModeRequest;
-  maxIoBufBytes?: number;
-  /** Extra UBLK_F_* flags to request (recovery, quiesce, ...); refused if the kernel lacks one. */
-  flags?: number;
-  /** UBLK_F_* flags to request only where the kernel has them (e.g. QUIESCE with recovery). */
-  optionalFlags?: number;
-  /**
-   * Opaque 64-bit server data stored by the kernel (ublksrv_flags) at create. At recover, when
-   * given, a device whose stored value is non-zero and differs is refused (the CLI stores a
-   * fingerprint of the target configuration there).
-   */
-  serverFlags?: bigint;
-  noFixedFd?: boolean;
-  /**
-   * Auto buffer registration with UBLK_AUTO_BUF_REG_FALLBACK: registration is made to fail
-   * (index 0xffff) so every request takes the manual REGISTER_IO_BUF path; needs zero copy too.
-   * A test mode, as kublk's --auto_zc_fallback.
-   */
-  autoBufRegFallback?: boolean;
-  /**
-   * UBLK_F_SHMEM_ZC: after START, map this file (hugetlbfs, memfd path...) MAP_SHARED and register
-   * it with REG_BUF; client IO whose pages lie in it skips every copy.
-   */
-  shmem?: { path: string; readOnly?: boolean };
-  /** Spread slots round-robin over the threads (qid*depth+tag mod threads), as kublk --per_io_tasks. */
-  perIoTasks?: boolean;
-  /** Fault injection for tests: the server SIGKILLs itself while fetching tag 1. */
-  dieDuringFetch?: boolean;
-  /**
-   * With `threads` > 1, the calling thread serves the first group of slots itself and only the
-   * others get worker threads: one thread start-up fewer (~0.3 s of CPU on a slow machine). For a
-   * process that does nothing else, such as the CLI's daemon; a library caller whose thread has
-   * other work keeps the default (false).
-   */
-  serveInCallingThread?: boolean;
-  /**
-   * When there are as many serving threads as queues, bind thread i to the first CPU of queue i's
-   * affinity (GET_QUEUE_AFFINITY), as kublk does (with --per_io_tasks too); other thread counts
-   * stay unbound. Default false: a library caller's own thread is left
-   * alone. The CLI's daemon turns it on (`--no_pin` off).
-   */
-  pinThreads?: boolean;
-  /** Cancels the start-up (create or recover): everything made so far is undone, the id freed. */
-  signal?: AbortSignal;
-  /** @internal Told the device id right after ADD_DEV (the CLI's parent deletes it if the daemon dies). */
-  onAdded?: (id: number) => void;
-}
+export type { DeviceOptions };
 
 const DEFAULT_MAX_IO = 1 << 20;
-
-function isSpec(t: Target | TargetSpec): t is TargetSpec {
-  return typeof (t as TargetSpec).module === 'string' && typeof (t as Target).read !== 'function';
-}
-
-async function openRetry(path: string, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return fs.openSync(path, fs.constants.O_RDWR);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
-
-const FEATURE_NEEDS: Record<DataMode, string> = {
-  'copy': '',
-  'get-data': 'UBLK_F_NEED_GET_DATA',
-  'user-copy': 'UBLK_F_USER_COPY (Linux 6.5+)',
-  'zero-copy': 'UBLK_F_SUPPORT_ZERO_COPY (Linux 6.15+)',
-  'auto-buf-reg': 'UBLK_F_AUTO_BUF_REG (Linux 6.16+)',
-};
 
 export class Device extends EventEmitter {
   readonly id: number;
   readonly mode: DataMode;
-  info: DevInfo;
+  readonly info: DevInfo;
   readonly params: Params;
   /** Resolves when every serving thread has finished (device stopped or server aborted). */
   readonly closed: Promise<void>;
@@ -186,10 +105,11 @@ export class Device extends EventEmitter {
       opts.onAdded?.(devId);
       opts.signal?.throwIfAborted();
       if (MODE_FLAGS[mode] && !(info.flags & MODE_FLAGS[mode])) throw new UblkError('ENOTSUP', `the kernel refused data mode '${mode}' at ADD_DEV`);
-      return await attach(ctrl, info, mode, local, opts, async () => {
+      const a = await attach(ctrl, info, mode, local, opts, async () => {
         await ctrl.setParams(devId, params);
         return params;
       }, () => ctrl.startDev(devId, process.pid));
+      return new Device(ctrl, a.info, a.params, mode, a.fd, a.crew);
     } catch (err) {
       // Closing the control ring first cancels a START_DEV still waiting in the kernel.
       ctrl.close();
@@ -214,7 +134,8 @@ export class Device extends EventEmitter {
       checkSameDevice(id, info, params, local.target, opts.serverFlags);
       await startRecovery(ctrl, id, opts.signal);
       const opt2 = { ...opts, queues: info.nrHwQueues, depth: info.queueDepth, autoBufRegFallback: opts.autoBufRegFallback };
-      return await attach(ctrl, info, mode, local, opt2, async () => params, () => ctrl.endUserRecovery(id, process.pid));
+      const a = await attach(ctrl, info, mode, local, opt2, async () => params, () => ctrl.endUserRecovery(id, process.pid));
+      return new Device(ctrl, a.info, a.params, mode, a.fd, a.crew);
     } catch (err) {
       ctrl.close();
       throw err;
@@ -227,11 +148,6 @@ export class Device extends EventEmitter {
       this.ublkcFd = -1;
     }
     this.emit('closed');
-  }
-
-  async refreshInfo(): Promise<DevInfo> {
-    this.info = await this.ctrl.getDevInfo(this.id);
-    return this.info;
   }
 
   /** STOP_DEV: the kernel drains in-flight IO, aborts the slots, and the serving threads end. */
@@ -286,123 +202,4 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** DEL_DEV of a device whose start-up failed, on a fresh control channel; errors are dropped. */
-async function deleteQuietly(devId: number): Promise<void> {
-  let c: Control | undefined;
-  try {
-    c = new Control();
-    await c.delDev(devId);
-  } catch { /* the start-up error is the one to report */ } finally {
-    c?.close();
-  }
-}
-
-interface LocalTarget {
-  target: Target;
-  spec?: TargetSpec;
-  config?: unknown;
-}
-
-/** The local instance serves in-thread, or only describes the device when workers serve. */
-async function localTarget(opts: DeviceOptions): Promise<LocalTarget> {
-  if (!isSpec(opts.target)) return { target: checkTarget(opts.target as Target) };
-  const spec = opts.target;
-  const mod = await loadTargetModule(spec.module);
-  const config = mod.prepare ? await mod.prepare(spec.config) : spec.config;
-  return { target: checkTarget(await mod.create(config)), spec, config };
-}
-
-function checkMode(mode: DataMode, features: number, target: Target): void {
-  if (MODE_FLAGS[mode] && !(features & MODE_FLAGS[mode])) throw new UblkError('ENOTSUP', `data mode '${mode}' needs ${FEATURE_NEEDS[mode]}, which this kernel lacks`);
-  if (needsTrust(mode) && !hasSysAdmin()) throw new UblkError('EPERM', `data mode '${mode}' lends client pages to the server and needs CAP_SYS_ADMIN: run as root or use mode 'copy'`);
-  if (needsRoute(mode) && typeof target.route !== 'function') throw new UblkError('EINVAL', `data mode '${mode}' needs a pass-through target (with route()); this target must see the bytes: use 'copy' or 'user-copy'`);
-}
-
-function featureNames(bits: number): string {
-  return U.UBLK_F_NAMES.filter((_, i) => bits & (1 << i)).join(', ') || `0x${bits.toString(16)}`;
-}
-
-/**
- * Opens /dev/ublkcN, applies params, starts the serving threads (every slot FETCHed), then runs
- * `go` (START_DEV or END_USER_RECOVERY). On failure every thread is ended and ublkc closed first:
- * its mappings and ring registrations pin the device, and a DEL_DEV before that waits forever. No
- * STOP here: a failed recover must leave the device recoverable (the release path re-quiesces it).
- */
-async function attach(
-  ctrl: Control, info: DevInfo, mode: DataMode, local: LocalTarget, opts: DeviceOptions,
-  setup: () => Promise<Params>, go: () => Promise<number>,
-): Promise<Device> {
-  const devId = info.devId;
-  const fd = await openRetry(`/dev/ublkc${devId}`, 3000);
-  const crew = new Crew(opts.signal);
-  try {
-    const params = await crew.race(setup());
-    const engineCfg: EngineBase = {
-      ublkcFd: fd, queueDepth: info.queueDepth, maxIoBufBytes: info.maxIoBufBytes, mode,
-      noFixedFd: opts.noFixedFd, autoBufRegFallback: opts.autoBufRegFallback, dieDuringFetch: opts.dieDuringFetch,
-      batch: (info.flags & U.UBLK_F_BATCH_IO) !== 0, shmem: opts.shmem,
-      integrity: params.integrity ? { intervalExp: params.integrity.intervalExp, metadataSize: params.integrity.metadataSize } : undefined,
-    };
-    const slots = range(info.nrHwQueues).flatMap((q) => range(info.queueDepth).map((t) => [q, t] as [number, number]));
-    const threads = opts.threads ?? (local.spec ? info.nrHwQueues : 1);
-    // Default: whole queues per thread; per-IO tasks: slot k = qid*depth+tag to thread k % nt.
-    const nt = threads <= 1 ? 1 : opts.perIoTasks ? Math.min(threads, slots.length) : Math.min(threads, info.nrHwQueues);
-    // kublk's rule: as many threads as queues, thread i on queue i's first CPU.
-    const cpus = opts.pinThreads && nt === info.nrHwQueues ? await firstCpus(ctrl, devId, nt) : [];
-    if (threads <= 1) {
-      await crew.serveHere(local.target, { ...engineCfg, cpu: cpus[0] }, slots);
-    } else {
-      const groups = range(nt).map((i) => slots.filter(([q, t], k) => (opts.perIoTasks ? k : q) % nt === i));
-      if (opts.serveInCallingThread) {
-        const both = await Promise.allSettled([
-          crew.serveHere(local.target, { ...engineCfg, cpu: cpus[0] }, groups[0], 0),
-          crew.serveInWorkers(local.spec!, local.config, engineCfg, groups.slice(1), 1, cpus.slice(1)),
-        ]);
-        for (const r of both) if (r.status === 'rejected') throw r.reason;
-      } else {
-        await local.target.close?.();
-        await crew.serveInWorkers(local.spec!, local.config, engineCfg, groups, 0, cpus);
-      }
-    }
-    await crew.race(go());
-    if (opts.shmem) await crew.race(registerShmem(ctrl, devId, opts.shmem, crew.done));
-    const live = await crew.race(ctrl.getDevInfo(devId));
-    crew.started();
-    return new Device(ctrl, live, params, mode, fd, crew);
-  } catch (err) {
-    // The start-up's own error is the one to report; /dev/ublkcN is closed whatever abort says.
-    await crew.abort().catch((e: Error) => process.emitWarning(`ending the serving threads: ${e.message}`));
-    fs.closeSync(fd);
-    throw err;
-  }
-}
-
-/** Maps the shared file populated and registers it; the mapping lives until the device closes. */
-async function registerShmem(ctrl: Control, devId: number, sh: { path: string; readOnly?: boolean }, closed: Promise<void>): Promise<number> {
-  const n = native();
-  const c = n.constants;
-  const fd = fs.openSync(sh.path, sh.readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR);
-  let map: ArrayBuffer;
-  try {
-    const size = fs.fstatSync(fd).size;
-    map = n.mmap(fd, size, sh.readOnly ? c.PROT_READ : c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED | c.MAP_POPULATE, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  const index = await ctrl.regBuf(devId, addressOf(map), map.byteLength, sh.readOnly ? U.UBLK_SHMEM_BUF_READ_ONLY : 0);
-  void closed.finally(() => n.munmap(map));
-  return index;
-}
-
-/** The first CPU of each of queues 0..n-1 (undefined where the kernel reports none). */
-async function firstCpus(ctrl: Control, devId: number, n: number): Promise<Array<number | undefined>> {
-  const out: Array<number | undefined> = [];
-  for (let q = 0; q < n; q++) out.push((await ctrl.getQueueAffinity(devId, q))[0]);
-  return out;
-}
-
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
 }

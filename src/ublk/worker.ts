@@ -3,10 +3,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { QueueEngine, type EngineConfig } from './queue.js';
 import { checkTarget } from '../target/contract.js';
 import type { TargetSpec } from '../target/types.js';
-import { loadTargetModule } from '../targets/builtin.js';
+import { importCatalogue, loadTarget } from '../target/catalogue.js';
 
 export interface WorkerInit {
   spec: TargetSpec;
+  /** URL of the catalogue module the spec's name is looked up in (functions cannot cross threads). */
+  targets?: string;
   engine: Omit<EngineConfig, 'target' | 'onError'>;
   thread: number;
   queues: number[];
@@ -35,7 +37,7 @@ async function main(): Promise<void> {
     aborted = true;
     engine?.abort();
   });
-  const mod = await loadTargetModule(init.spec.module);
+  const mod = await loadTarget(init.spec.module, init.targets ? await importCatalogue(init.targets) : undefined);
   const target = checkTarget(await mod.create(init.spec.config));
   if (!aborted) {
     engine = new QueueEngine({

@@ -51,7 +51,7 @@ async function nonZero(dev: string, off: number, n: number): Promise<{ got: numb
 
 for (const mode of ALL) {
   test(`${mode}: the null target reads zeroes, never the reader's or another writer's bytes`, { skip: modeSkip(mode) }, async () => {
-    const dev = await Device.create({ target: { module: 'ublkit:null', config: { size: 64 * MiB } }, queues: 1, depth: 4, mode, threads: 1 });
+    const dev = await Device.create({ target: { module: new URL('../../src/targets/null/index.js', import.meta.url).href, config: { size: 64 * MiB } }, queues: 1, depth: 4, mode, threads: 1 });
     try {
       // Leave another writer's data in the engine's buffers first.
       const data = pattern(1, MiB);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Device, Control } from '../../src/index.js';
+import { Device, Control, builtinTargets } from '../../src/index.js';
 import { create as createXor } from '../../examples/xor-file.js';
 import { kernelSkipReason, sh, shAsync } from '../helpers/kernel.js';
 
@@ -54,6 +54,20 @@ test('module target served by two worker threads (memory, 2 queues)', { skip }, 
     sh('dd', [`if=${work}/r.bin`, `of=${dev.blockPath}`, 'bs=1M', 'oflag=direct', 'status=none']);
     const back = sh('sh', ['-c', `dd if=${dev.blockPath} bs=1M count=4 iflag=direct status=none | sha256sum`]);
     assert.equal(back.split(' ')[0], sh('sha256sum', [`${work}/r.bin`]).split(' ')[0]);
+  } finally {
+    await dev.delete();
+  }
+});
+
+test('built-in targets by name through the catalogue passed in, in worker threads (null, 2 queues)', { skip }, async () => {
+  // Each worker imports the catalogue again from builtinTargets.url: functions cannot cross threads.
+  const dev = await Device.create({
+    target: { module: 'ublkit:null', config: { size: 16 << 20 } }, targets: builtinTargets, queues: 2, depth: 8,
+  });
+  try {
+    assert.equal(dev.info.nrHwQueues, 2);
+    const nonZero = sh('sh', ['-c', `dd if=${dev.blockPath} bs=1M count=4 iflag=direct status=none | tr -d '\\000' | wc -c`]);
+    assert.equal(nonZero.trim(), '0', 'the null target reads zeroes');
   } finally {
     await dev.delete();
   }

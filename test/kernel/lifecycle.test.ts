@@ -46,7 +46,7 @@ function sameData(dev: string, file: string, mib: number): boolean {
   return r.status === 0;
 }
 
-test('item 9: a target whose open() fails: create rejects, nothing hangs, the id is free', { skip, timeout: 120_000 }, async () => {
+test('a target whose open() fails: create rejects, nothing hangs, the id is free', { skip, timeout: 120_000 }, async () => {
   const id = freeId();
   try {
     await assert.rejects(bounded(Device.create({ id, target: { module: fixture, config: { size: 16 * MiB, failOpen: true } }, queues: 1, depth: 8 }), 60_000, 'create'),
@@ -61,7 +61,7 @@ test('item 9: a target whose open() fails: create rejects, nothing hangs, the id
   }
 });
 
-test('item 13: a target whose open() never finishes: create fails within the bound, the id is free', { skip, timeout: 120_000 }, async () => {
+test('a target whose open() never finishes: create fails within the bound, the id is free', { skip, timeout: 120_000 }, async () => {
   const id = freeId();
   const saved = process.env.UBLKIT_TIMEOUT_MS;
   process.env.UBLKIT_TIMEOUT_MS = '3000';
@@ -77,7 +77,7 @@ test('item 13: a target whose open() never finishes: create fails within the bou
 });
 
 for (const die of ['throw', 'exit'] as const) {
-  test(`item 10: a worker thread that dies after start-up (${die}): error reported, IO ends, delete completes`, { skip, timeout: 180_000 }, async () => {
+  test(`a worker thread that dies after start-up (${die}): error reported, IO ends, delete completes`, { skip, timeout: 180_000 }, async () => {
     const id = freeId();
     const dieAt = 8 * MiB;
     let dev: Device | undefined;
@@ -100,7 +100,7 @@ for (const die of ['throw', 'exit'] as const) {
   });
 }
 
-test('item 7: a recover that fails after START_USER_RECOVERY leaves the device recoverable; the next one works, data intact', { skip: skip ?? (!features.includes('USER_RECOVERY') ? 'kernel lacks user recovery' : undefined), timeout: 240_000 }, async (t) => {
+test('a recover that fails after START_USER_RECOVERY leaves the device recoverable; the next one works, data intact', { skip: skip ?? (!features.includes('USER_RECOVERY') ? 'kernel lacks user recovery' : undefined), timeout: 240_000 }, async (t) => {
   const file = sparseFile(work, 'r7.img', 16 * MiB);
   const data = pattern('r7.bin', 4);
   const args = ['-t', 'loop', '-q', '1', '-r', '1', file];
@@ -127,7 +127,7 @@ test('item 7: a recover that fails after START_USER_RECOVERY leaves the device r
   }
 });
 
-test('item 4: recover refuses another chunk size, file order or file; the device stays recoverable', { skip: skip ?? (!features.includes('USER_RECOVERY') ? 'kernel lacks user recovery' : undefined), timeout: 300_000 }, async () => {
+test('recover refuses another chunk size, file order or file; the device stays recoverable', { skip: skip ?? (!features.includes('USER_RECOVERY') ? 'kernel lacks user recovery' : undefined), timeout: 300_000 }, async () => {
   const [a, b, c] = ['s4a.img', 's4b.img', 's4c.img'].map((n) => sparseFile(work, n, 8 * MiB));
   const big = sparseFile(work, 's4big.img', 12 * MiB);
   const data = pattern('s4.bin', 8);
@@ -155,7 +155,7 @@ test('item 4: recover refuses another chunk size, file order or file; the device
   }
 });
 
-test('item 12: a daemon that dies during FETCH: add says why, exits non-zero, leaves no device', { skip, timeout: 120_000 }, () => {
+test('a daemon that dies during FETCH: add says why, exits non-zero, leaves no device', { skip, timeout: 120_000 }, () => {
   const id = freeId();
   try {
     const r = cli(['add', '-n', String(id), '-t', 'fault_inject', '-q', '1', '--die_during_fetch', '1'], 90_000);
@@ -182,7 +182,7 @@ async function signalDuringStart(id: number, args: string[], sig: NodeJS.Signals
 }
 
 for (const [sig, fg] of [['SIGTERM', false], ['SIGINT', true], ['SIGTERM', true]] as const) {
-  test(`item 15: ${sig} to ${fg ? 'a foreground server' : '`add` (forwarded to the daemon)'} during start-up leaves no device`, { skip, timeout: 180_000 }, async (t) => {
+  test(`${sig} to ${fg ? 'a foreground server' : '`add` (forwarded to the daemon)'} during start-up leaves no device`, { skip, timeout: 180_000 }, async (t) => {
     const id = freeId();
     try {
       const r = await signalDuringStart(id, ['-t', 'null', '-q', '4', '--nthreads', '4', ...(fg ? ['--foreground'] : [])], sig);
@@ -195,7 +195,7 @@ for (const [sig, fg] of [['SIGTERM', false], ['SIGINT', true], ['SIGTERM', true]
   });
 }
 
-test('item 15: SIGTERM to a serving daemon flushes the page cache to the file and deletes the device', { skip, timeout: 180_000 }, async () => {
+test('SIGTERM to a serving daemon flushes the page cache to the file and deletes the device', { skip, timeout: 180_000 }, async () => {
   const file = sparseFile(work, 'term.img', 16 * MiB);
   const data = pattern('term.bin', 2);
   const id = addDevice(['-n', String(freeId()), '-t', 'loop', '-q', '1', file]);
@@ -214,7 +214,7 @@ test('item 15: SIGTERM to a serving daemon flushes the page cache to the file an
   }
 });
 
-test('item 14: list marks a device whose daemon is gone; del --orphans -n removes only an orphan', { skip, timeout: 180_000 }, async () => {
+test('list marks a device whose daemon is gone; del --orphans -n removes only an orphan', { skip, timeout: 180_000 }, async () => {
   const live = addDevice(['-n', String(freeId()), '-t', 'null', '-q', '1']);
   const dead = addDevice(['-n', String(freeId()), '-t', 'null', '-q', '1']);
   try {

@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from '../../src/cli/args.js';
-import { deviceOptions } from '../../src/cli/commands/add.js';
+import { parseArgs, OPTIONS } from '../../src/cli/args.js';
+import { TARGET_CLI } from '../../src/targets/cli.js';
+import { deviceOptions } from '../../src/cli/add-options.js';
 import { formatListing, formatFeatures } from '../../src/cli/listing.js';
 import { buildParams } from '../../src/ublk/params.js';
 import { chooseMode } from '../../src/ublk/modes.js';
@@ -116,7 +117,15 @@ test('ublkit --version, help CMD, CMD --help; unknown option exits non-zero with
       assert.equal(r.stderr, '');
     }
   }
-  assert.match(run(['help']).stdout, /^usage: ublkit <command>/);
+  for (const args of [['help'], ['--help'], ['-h']]) {
+    const r = run(args);
+    assert.equal(r.status, 0, args.join(' '));
+    assert.match(r.stdout, /^usage: ublkit <command>/);
+  }
+  const hh = run(['help', 'help']);
+  assert.equal(hh.status, 0);
+  assert.match(hh.stdout, /^usage: ublkit help \[COMMAND\]/);
+  assert.equal(run(['help', '--help']).stdout, hh.stdout);
   const nope = run(['help', 'nope']);
   assert.notEqual(nope.status, 0);
   assert.equal(nope.stderr, "ublkit: no such command 'nope'\n");
@@ -130,6 +139,32 @@ test('ublkit --version, help CMD, CMD --help; unknown option exits non-zero with
     assert.equal(r.stderr, line);
     assert.equal(r.stdout, '');
   }
+});
+
+test('each command is its own file with its usage text; help prints exactly that text', async () => {
+  const files: Record<string, string> = {
+    add: 'add', recover: 'recover', del: 'del', list: 'list', features: 'features', stop: 'stop', quiesce: 'quiesce', update_size: 'update-size',
+  };
+  for (const [cmd, file] of Object.entries(files)) {
+    const mod = (await import(`../../src/cli/commands/${file}.js`)) as { usage: string; run: unknown };
+    assert.equal(typeof mod.run, 'function', cmd);
+    assert.equal(run(['help', cmd]).stdout, mod.usage, cmd);
+  }
+});
+
+test('target options come from each target\'s folder: in the option table and in add\'s usage', () => {
+  const usage = run(['help', 'add']).stdout;
+  for (const t of TARGET_CLI) {
+    assert.ok(usage.includes(`  ${t.usage}\n`), t.name);
+    for (const [name, o] of Object.entries(t.options)) {
+      assert.equal(OPTIONS[name]?.kind, 'int', `--${name}`);
+      assert.equal(OPTIONS[name].key, undefined, `--${name} lands in targetOpts`);
+      assert.equal(OPTIONS[name].what, o.what);
+    }
+  }
+  assert.deepEqual(parseArgs(['add', '-t', 'fault_inject', '--delay_us=5', '--die_during_fetch', '1']).targetOpts, { delay_us: '5', die_during_fetch: '1' });
+  const spec = deviceOptions(parseArgs(['add', '-t', 'fault_inject', '--delay_us', '7'])).target as { module: string; config: unknown };
+  assert.deepEqual(spec, { module: 'ublkit:fault_inject', config: { delayUs: 7, dieDuringFetch: false } });
 });
 
 test('add validation gives one clear message per problem', () => {

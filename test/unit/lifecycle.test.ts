@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from '../../src/cli/args.js';
-import { deleteEach } from '../../src/cli/commands/admin.js';
+import { deleteEach } from '../../src/cli/commands/del.js';
 import { fingerprint } from '../../src/cli/fingerprint.js';
 import { featuresError, OLDEST_KERNEL } from '../../src/ublk/control.js';
 import { UblkError } from '../../src/errors.js';

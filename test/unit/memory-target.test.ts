@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { create, prepare } from '../../src/targets/memory/index.js';
 import { parseArgs } from '../../src/cli/args.js';
-import { deviceOptions } from '../../src/cli/commands/add.js';
+import { deviceOptions } from '../../src/cli/add-options.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/ublkit.cjs', import.meta.url));
 

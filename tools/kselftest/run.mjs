@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs as nodeParseArgs } from 'node:util';
 import { runInVm, SetupError } from '../vm/run.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -28,31 +29,25 @@ const SERVERS = ['ublkit', 'kublk'];
 const USAGE = `usage: node tools/kselftest/run.mjs [--only REGEX] [--server ublkit|kublk|both] [--jobs N]
        [--timeout SEC] [--vm-timeout SEC] [--mem SIZE] [--out DIR] [--list] [--report]`;
 
+const OPTIONS = {
+  only: { type: 'string' }, server: { type: 'string', default: 'both' }, jobs: { type: 'string', short: 'j', default: '1' },
+  timeout: { type: 'string', default: '150' }, 'vm-timeout': { type: 'string' }, mem: { type: 'string', default: '4G' },
+  out: { type: 'string', default: path.join(ROOT, '.vm-out/kselftest') }, list: { type: 'boolean', default: false },
+  report: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+};
+
 function parseArgs(argv) {
-  const o = { only: null, server: 'both', jobs: 1, timeout: 150, vmTimeout: null, mem: '4G',
-    out: path.join(ROOT, '.vm-out/kselftest'), list: false };
-  for (let i = 0; i < argv.length; i++) {
-    const eq = /^(--[\w-]+)=(.*)$/s.exec(argv[i]);
-    const name = eq ? eq[1] : argv[i];
-    const val = () => {
-      if (eq) return eq[2];
-      if (i + 1 >= argv.length) throw new Error(`${name} needs a value`);
-      return argv[++i];
-    };
-    switch (name) {
-      case '--only': o.only = new RegExp(val()); break;
-      case '--server': o.server = val(); break;
-      case '--jobs': case '-j': o.jobs = Number(val()); break;
-      case '--timeout': o.timeout = Number(val()); break;
-      case '--vm-timeout': o.vmTimeout = Number(val()); break;
-      case '--mem': o.mem = val(); break;
-      case '--out': o.out = path.resolve(val()); break;
-      case '--list': o.list = true; break;
-      case '--report': o.report = true; break;
-      case '-h': case '--help': o.help = true; break;
-      default: throw new Error(`unknown argument ${argv[i]}`);
-    }
+  let v;
+  try {
+    ({ values: v } = nodeParseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new Error(e.message.split('. ')[0]); // node's first sentence names the option; the rest is advice
   }
+  const o = {
+    only: v.only === undefined ? null : new RegExp(v.only), server: v.server, jobs: Number(v.jobs), timeout: Number(v.timeout),
+    vmTimeout: v['vm-timeout'] === undefined ? null : Number(v['vm-timeout']), mem: v.mem, out: path.resolve(v.out),
+    list: v.list, report: v.report, help: v.help,
+  };
   if (!['ublkit', 'kublk', 'both'].includes(o.server)) throw new Error(`--server: ublkit, kublk or both`);
   if (!(o.jobs >= 1)) throw new Error('--jobs must be >= 1');
   if (!(o.timeout > 0)) throw new Error('--timeout must be > 0');

@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs as nodeParseArgs } from 'node:util';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const INIT_SH = path.join(HERE, 'init.sh');
@@ -322,35 +323,31 @@ const USAGE = `usage: node tools/vm/run.mjs [options] -- command args...
   --keep            keep the job directory (console log) even on success
   -v, --verbose     runner messages (boot time, QEMU command line) on stderr`;
 
+const OPTIONS = {
+  timeout: { type: 'string' }, mem: { type: 'string' }, smp: { type: 'string' }, cwd: { type: 'string' },
+  share: { type: 'string', multiple: true, default: [] }, env: { type: 'string', multiple: true, default: [] },
+  append: { type: 'string', multiple: true, default: [] }, 'console-log': { type: 'string' },
+  console: { type: 'boolean' }, keep: { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' }, help: { type: 'boolean', short: 'h' },
+};
+
+/** Options up to `--` or the first word that is not one; the rest is the guest command. */
 function parseArgs(argv) {
-  const o = { env: [], shares: [], append: [] };
-  let i = 0;
-  const val = (name) => { if (i + 1 >= argv.length) throw new Error(`${name} needs a value`); return argv[++i]; };
-  for (; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') { i++; break; }
-    const eq = a.match(/^(--[\w-]+)=(.*)$/s);
-    const [name, inline] = eq ? [eq[1], eq[2]] : [a, undefined];
-    const v = () => (inline !== undefined ? inline : val(name));
-    switch (name) {
-      case '--timeout': o.timeout = Number(v()); break;
-      case '--mem': o.mem = v(); break;
-      case '--smp': o.smp = Number(v()); break;
-      case '--cwd': o.cwd = v(); break;
-      case '--share': o.shares.push(v()); break;
-      case '--env': o.env.push(v()); break;
-      case '--append': o.append.push(...v().split(/\s+/).filter(Boolean)); break;
-      case '--console-log': o.consoleLog = v(); break;
-      case '--console': o.console = true; break;
-      case '--keep': o.keep = true; break;
-      case '-v': case '--verbose': o.verbose = true; break;
-      case '-h': case '--help': o.help = true; break;
-      default:
-        if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
-        return { o, cmd: argv.slice(i) }; // no "--": the command starts here
-    }
+  const { tokens } = nodeParseArgs({ args: argv, options: OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const end = tokens.find((t) => t.kind === 'positional' || t.kind === 'option-terminator');
+  const cmd = end ? argv.slice(end.kind === 'positional' ? end.index : end.index + 1) : [];
+  let v;
+  try {
+    ({ values: v } = nodeParseArgs({ args: end ? argv.slice(0, end.index) : argv, options: OPTIONS, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new Error(e.message.split('. ')[0]); // node's first sentence names the option; the rest is advice
   }
-  return { o, cmd: argv.slice(i) };
+  const num = (x) => (x === undefined ? undefined : Number(x));
+  const o = {
+    timeout: num(v.timeout), mem: v.mem, smp: num(v.smp), cwd: v.cwd, shares: v.share, env: v.env,
+    append: v.append.flatMap((x) => x.split(/\s+/).filter(Boolean)), consoleLog: v['console-log'],
+    console: v.console, keep: v.keep, verbose: v.verbose, help: v.help,
+  };
+  return { o, cmd };
 }
 
 async function main() {

@@ -1,10 +1,12 @@
 // The serving side of add / recover: start the device and serve it until it is deleted, either in
 // the detached daemon (reporting to the parent through a pipe) or in the foreground.
 import * as fs from 'node:fs';
-import { Device, type DeviceOptions } from '../../ublk/device.js';
-import { UblkError } from '../../errors.js';
-import { printListing, type Launch, type DaemonReport } from './add.js';
-import { gather, formatListing } from '../listing.js';
+import { Device, type DeviceOptions } from '../ublk/device.js';
+import { Control } from '../ublk/control.js';
+import { UblkError } from '../errors.js';
+import { catalogue as builtinTargets } from '../targets/builtin.js';
+import type { Launch, DaemonReport } from './daemon-protocol.js';
+import { gather, formatListing } from './listing.js';
 
 /**
  * SIGINT / SIGTERM: during start-up they cancel it (Device.create undoes everything, the id is
@@ -38,12 +40,22 @@ class Lifetime {
   };
 
   async start(kind: Launch, id: number, opts: DeviceOptions, onAdded?: (id: number) => void): Promise<Device> {
-    const o = { ...opts, signal: this.abort.signal, onAdded };
+    // The serving side is where the built-in targets are loaded: the parent only parses their options.
+    const o = { ...opts, targets: opts.targets ?? builtinTargets, signal: this.abort.signal, onAdded };
     const dev = await (kind === 'recover' ? Device.recover(id, o) : Device.create(o));
     this.dev = dev;
     // A serving thread died: the device has let go (DEAD, or QUIESCED with recovery); say why.
     dev.on('error', (e: Error) => this.log(`device ${dev.id}: ${e.message}; the server gave up the device`));
     return dev;
+  }
+}
+
+async function printListing(id: number, quiet: boolean): Promise<void> {
+  const ctrl = new Control();
+  try {
+    process.stdout.write(formatListing(await gather(ctrl, id), quiet));
+  } finally {
+    ctrl.close();
   }
 }
 
