@@ -49,7 +49,7 @@ function missingTools() {
     ['make', ['make']],
     ['a C compiler', [first(process.env.CC, 'cc'), 'gcc']],
     ['a C++ compiler driver', [first(process.env.CXX, 'c++'), 'g++']],
-    ['python3', [process.env.npm_config_python || process.env.PYTHON || 'python3']],
+    ['python3', [process.env.npm_config_python || process.env.PYTHON || 'python3', 'python']],
   ];
   return need.filter(([, names]) => !names.some(onPath)).map(([what]) => what);
 }
