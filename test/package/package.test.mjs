@@ -32,7 +32,7 @@ function run(cmd, args, cwd, env) {
   return r;
 }
 
-const userEnv = () => cleanEnv({ PATH: bin, npm_config_update_notifier: 'false' });
+const userEnv = (extra = {}) => cleanEnv({ PATH: bin, npm_config_update_notifier: 'false', ...extra });
 const npm = (args, cwd, env = userEnv()) => run(path.join(bin, 'npm'), args, cwd, env);
 const show = (r) => `exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
 
@@ -112,6 +112,24 @@ test('installed with no compiler on PATH: the prebuilt addon is used and works',
   const load = require('node-gyp-build');
   assert.equal(load.resolve(pkgDir()), path.join(pkgDir(), prebuild));
   assert.equal(typeof load(pkgDir()).gettid(), 'number');
+});
+
+test('the prebuild asks for glibc 2.33 at most, as the README promises', (t) => {
+  const r = spawnSync('objdump', ['-T', path.join(pkgDir(), prebuild)], { encoding: 'utf8' });
+  if (libc !== 'glibc' || r.status !== 0) return t.skip('no glibc prebuild, or no objdump here');
+  const versions = [...r.stdout.matchAll(/GLIBC_(\d+)\.(\d+)/g)].map((m) => Number(m[1]) * 1000 + Number(m[2]));
+  assert.ok(versions.length > 0, r.stdout);
+  assert.ok(Math.max(...versions) <= 2033, `needs GLIBC_${Math.floor(Math.max(...versions) / 1000)}.${Math.max(...versions) % 1000}`);
+});
+
+test('no addon that loads: the library says in one line how to get one', () => {
+  // node-gyp-build looks in $UBLKIT_PREBUILD instead of the package when it is set.
+  const r = run(path.join(bin, 'node'), ['--input-type=module', '-e',
+    "import { Device } from 'ublkit';" +
+    'try { await Device.create({ target: { size: 1 << 20, read: () => 0, write: () => 0 } }); }' +
+    'catch (e) { console.log(e.message); }'], app, userEnv({ UBLKIT_PREBUILD: path.join(work, 'nowhere') }));
+  assert.equal(r.status, 0, show(r));
+  assert.match(r.stdout, /^ublkit: cannot load the native addon \(No native build was found for .*\); rebuild it with 'npm rebuild ublkit' .*\n$/);
 });
 
 test('ESM import', () => {
