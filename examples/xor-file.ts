@@ -1,8 +1,8 @@
 // Example custom target: a file whose bytes are stored XOR-scrambled with a one-byte key.
 // Written the way a user would: only the public API, a plain object with async read/write.
 import * as fs from 'node:fs';
-import type { Target, TargetContext, FileIo } from '../src/index.js';
-import { UblkError } from '../src/index.js';
+import type { Target, TargetContext, FileIo } from 'ublkit';
+import { UblkError } from 'ublkit';
 
 export interface XorConfig {
   file: string;

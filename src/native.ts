@@ -57,7 +57,10 @@ export function native(): NativeAddon {
   if (addon) return addon;
   const require = createRequire(import.meta.url);
   try {
-    addon = require(addonPath()) as NativeAddon;
+    // node-gyp-build: build/Release when built from source (a checkout, or no prebuild fitted at
+    // install), else the prebuild in prebuilds/<platform>-<arch>/ matching this libc.
+    const load = require('node-gyp-build') as (dir: string) => unknown;
+    addon = load(packageRoot()) as NativeAddon;
   } catch (err) {
     const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
     throw new Error(
@@ -69,17 +72,17 @@ export function native(): NativeAddon {
 }
 
 /**
- * build/Release/ublkit.node of the package this file belongs to: the nearest ancestor directory
- * that has it (dist/src/native.js and the bundled CLI dist/src/cli/ublkit.cjs sit at different depths).
+ * The root of the package this file belongs to: the nearest ancestor directory with binding.gyp
+ * (dist/src/native.js and the bundled CLI dist/src/cli/ublkit.cjs sit at different depths).
  */
-function addonPath(): string {
-  const rel = path.join('build', 'Release', 'ublkit.node');
-  let dir = path.dirname(fileURLToPath(import.meta.url));
+function packageRoot(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  let dir = here;
   for (let i = 0; i < 5; i++) {
-    if (fs.existsSync(path.join(dir, rel))) return path.join(dir, rel);
+    if (fs.existsSync(path.join(dir, 'binding.gyp'))) return dir;
     dir = path.dirname(dir);
   }
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..', rel);
+  return path.resolve(here, '../..');
 }
 
 /** Raw address of a buffer's data as a JS number (user-space addresses fit in 47 bits). */

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm test: unit tests on the host, kernel tests on the host's ublk when it has one, else one VM boot per kernel.
+// npm test: unit tests on the host, kernel tests on the host's ublk or one VM boot per kernel, then the package test on the host.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -7,7 +7,7 @@ import { findKernel } from './vm/run.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const inVm = process.argv.includes('--in-vm');
-const only = process.argv.includes('--unit') ? 'unit' : process.argv.includes('--kernel') ? 'kernel' : 'all';
+const only = ['unit', 'package', 'kernel'].find((k) => process.argv.includes(`--${k}`)) ?? 'all';
 // Debian sid (7.2), 13 (6.12) and 13 backports (7.3): the kernels the suite must pass on.
 const ALL_SUITES = ['sid', 'trixie', 'trixie-backports'];
 const COUNTS_TAG = 'UBLKIT_COUNTS ';
@@ -115,6 +115,8 @@ async function vmRun(suite) {
 async function main() {
   const unit = [...files(path.join(root, 'dist/test/unit'), /\.test\.js$/), ...files(path.join(root, 'test/unit'), /\.test\.mjs$/)];
   const kernel = files(path.join(root, 'dist/test/kernel'), /\.test\.js$/);
+  // Packs the tarball and installs it in a scratch project: needs the host's npm, so never in the VM.
+  const pkg = files(path.join(root, 'test/package'), /\.test\.mjs$/);
 
   if (inVm) {
     // Inside the guest: kernel tests only; the counts line is parsed by the host side.
@@ -125,12 +127,12 @@ async function main() {
 
   let total = { pass: 0, fail: 0, skipped: 0 };
   const summaries = [];
-  if (only !== 'kernel') {
+  if (only === 'all' || only === 'unit') {
     const c = await nodeTest(unit, 'unit tests (host)');
     summaries.push(`unit tests: ${line(c)}`);
     total = add(total, c);
   }
-  if (only !== 'unit') {
+  if (only === 'all' || only === 'kernel') {
     if (fs.existsSync('/dev/ublk-control')) {
       const c = await nodeTest(kernel, 'kernel tests (host ublk_drv)');
       summaries.push(`kernel tests (host): ${line(c)}`);
@@ -142,6 +144,12 @@ async function main() {
         total = add(total, c);
       }
     }
+  }
+  // Last: packing rebuilds dist/src (prepare), which the kernel tests must not see half done.
+  if (only === 'all' || only === 'package') {
+    const c = await nodeTest(pkg, 'package test (host)');
+    summaries.push(`package test: ${line(c)}`);
+    total = add(total, c);
   }
   console.log(`\n${summaries.join('\n')}`);
   console.log(`\n${line(total)}`);
