@@ -18,7 +18,7 @@ const MODES: DataMode[] = ['copy', 'get-data', 'user-copy', 'zero-copy', 'auto-b
 const TARGETS = ['null', 'loop'];
 const OPS = ['read', 'write'];
 const OPCODES = { NOP: 0, READ_FIXED: 4, WRITE_FIXED: 5, READ: 22, WRITE: 23 };
-const CMDS = { FETCH: 0x20, COMMIT: 0x21, GET_DATA: 0x22, REG_BUF: 0x23, UNREG_BUF: 0x24 };
+const CMDS = { FETCH: 0x20, COMMIT: 0x21, GET_DATA: 0x22, REG_BUF: 0x23, UNREG_BUF: 0x24, PREP_CMDS: 0x25, COMMIT_CMDS: 0x26, FETCH_CMDS: 0x27 };
 
 function fail(msg: string): never {
   process.stderr.write(`drive: ${msg}\n`);
@@ -34,6 +34,7 @@ const { values: a } = parseArgs({
     depth: { type: 'string', default: '128' },
     burst: { type: 'string', default: '16' },
     bs: { type: 'string', default: '4096' },
+    batch: { type: 'boolean', default: false },
   },
 });
 const mode = a.mode as DataMode;
@@ -46,7 +47,7 @@ if (!(Number.isInteger(depth) && depth >= 1 && depth <= 4096)) fail('--depth mus
 if (!(Number.isInteger(burst) && burst >= 1 && burst <= depth)) fail('--burst must be 1..depth');
 if (!(Number.isInteger(bs) && bs >= 512 && bs % 512 === 0 && bs <= 1 << 20)) fail('--bs must be a multiple of 512 up to 1 MiB');
 
-const kernel = new FakeKernel(depth, mode);
+const kernel = new FakeKernel(depth, mode, a.batch);
 kernel.install();
 
 let dir: string | undefined;
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
   const target = makeTarget();
   const errors: Error[] = [];
   const engine = new QueueEngine({
-    ublkcFd: kernel.ublkcFd, queueDepth: depth, maxIoBufBytes: 1 << 20, mode, target,
+    ublkcFd: kernel.ublkcFd, queueDepth: depth, maxIoBufBytes: 1 << 20, mode, target, batch: a.batch,
     slots: Array.from({ length: depth }, (_, t) => [0, t] as [number, number]),
     onError: (e) => errors.push(e),
   });
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
   for (const [name, k] of Object.entries(OPCODES)) if (kernel.opCount[k]) sqes[name] = per(kernel.opCount[k]);
   for (const [name, k] of Object.entries(CMDS)) if (kernel.cmdCount[k] && (k !== 0x20 || kernel.cmdCount[k] > depth)) sqes[name] = per(kernel.cmdCount[k] - (k === 0x20 ? depth : 0));
   sqes.enter = per(kernel.enters);
-  process.stdout.write(`${JSON.stringify({ mode, target: a.target, op: a.op, requests, commits: kernel.commits, perRequest: sqes })}\n`);
+  process.stdout.write(`${JSON.stringify({ mode, target: a.target, op: a.op, batch: a.batch, requests, commits: kernel.commits, perRequest: sqes })}\n`);
 }
 
 main().catch((e: Error) => fail(e.stack ?? e.message));

@@ -81,9 +81,21 @@ export class FakeKernel {
   private wakeQueued = false;
   private want = 0;
   private onDrained: (() => void) | undefined;
+  // Batch IO: the multishot FETCH_IO_CMDS (user_data, buffer group), tags waiting to be handed over
+  // in its next CQE, and every buffer the engine allocated, by address (element arrays, tag lists).
+  private readonly batch: boolean;
+  private fetchHi = -1;
+  private fetchLo = 0;
+  private fetchGroup = -1;
+  private readonly ready: number[] = [];
+  private readonly allocs = new Map<number, ArrayBuffer>();
+  private pbuf: DataView | undefined;
+  private pbufEntries = 0;
+  private pbufHead = 0;
 
-  constructor(depth: number, mode: string) {
+  constructor(depth: number, mode: string, batch = false) {
     this.mode = mode;
+    this.batch = batch;
     this.ublkcFd = fs.openSync('/dev/zero', 'r+');
     this.descBuf = new ArrayBuffer(Math.max(4096, depth * U.SIZEOF_UBLKSRV_IO_DESC));
     this.descriptors = new Uint32Array(this.descBuf);
@@ -97,10 +109,16 @@ export class FakeKernel {
 
   /** Replaces the addon's ring, eventfd and descriptor-mapping calls with this driver. */
   install(n: NativeAddon = native()): void {
-    const orig = { mmap: n.mmap, munmap: n.munmap, close: n.close };
+    const orig = { mmap: n.mmap, munmap: n.munmap, close: n.close, alloc: n.alloc };
     n.setupRing = (entries, flags, cqEntries) => this.setup(entries, flags, cqEntries);
     n.enter = (_fd, toSubmit, _min, flags) => this.enter(toSubmit, flags);
-    n.register = () => 0;
+    n.register = (_fd, opcode, arg) => (opcode === IO.IORING_REGISTER_PBUF_RING ? this.registerPbuf(arg as DataView) : 0);
+    // Batch IO hands the kernel raw addresses of native buffers: remember which buffer each is.
+    n.alloc = (size, align) => {
+      const ab = orig.alloc(size, align);
+      if (this.batch) this.allocs.set(Number(n.addressOf(ab)), ab);
+      return ab;
+    };
     n.closeRing = () => {};
     n.eventfd = () => FAKE_FD;
     n.watch = (_fd, cb) => ((this.wake = cb), FAKE_FD);
@@ -128,6 +146,11 @@ export class FakeKernel {
     d[w + 3] = Math.floor(r.off / 512 / 0x100000000);
     this.rqLen[tag] = r.len;
     if (this.mode === 'auto-buf-reg') this.registered[this.autoIndex[tag]] = 1;
+    if (this.batch) {
+      this.want++;
+      this.ready.push(tag);
+      return;
+    }
     const res = r.op === U.UBLK_IO_OP_WRITE && this.mode === 'get-data' ? U.UBLK_IO_RES_NEED_GET_DATA : 0;
     const hi = this.armedHi[tag];
     this.armedHi[tag] = -1;
@@ -144,6 +167,7 @@ export class FakeKernel {
   /** Signals the eventfd as the kernel would after posting: the engine's watch callback runs. */
   signal(): void {
     if (!this.wake) throw new Error('the engine is not watching its ring');
+    if (this.ready.length) this.postTags();
     if (this.u32[this.cqFlags] & IO.IORING_CQ_EVENTFD_DISABLED) return;
     this.wake();
   }
@@ -270,6 +294,14 @@ export class FakeKernel {
         return this.arm(o, tag);
       case U.UBLK_U_IO_NEED_GET_DATA:
         return 0;
+      case U.UBLK_U_IO_PREP_IO_CMDS:
+      case U.UBLK_U_IO_COMMIT_IO_CMDS:
+        return this.elements(o, op === U.UBLK_U_IO_COMMIT_IO_CMDS);
+      case U.UBLK_U_IO_FETCH_IO_CMDS:
+        this.fetchLo = v.getUint32(o + SQE_UD, true);
+        this.fetchHi = v.getUint32(o + SQE_UD + 4, true);
+        this.fetchGroup = v.getUint16(o + SQE_BUF_INDEX, true);
+        return PENDING;
       case U.UBLK_U_IO_REGISTER_IO_BUF:
         if (this.registered[index]) return EBUSY;
         this.registered[index] = 1;
@@ -281,6 +313,55 @@ export class FakeKernel {
       default:
         return EINVAL;
     }
+  }
+
+  /** PREP_IO_CMDS / COMMIT_IO_CMDS: every element's tag is (re-)armed; a commit is counted first. */
+  private elements(o: number, commit: boolean): number {
+    const v = this.sqes;
+    const nr = v.getUint16(o + 48 + 4, true);
+    const size = v.getUint8(o + 48 + 6);
+    const ab = this.allocs.get(v.getUint32(o + SQE_ADDR, true) + v.getUint32(o + SQE_ADDR + 4, true) * 0x100000000);
+    if (!ab) return EFAULT;
+    // The engine keeps the array until this command's CQE: forget it now, it is read once.
+    this.allocs.delete(v.getUint32(o + SQE_ADDR, true) + v.getUint32(o + SQE_ADDR + 4, true) * 0x100000000);
+    const e = new DataView(ab);
+    for (let i = 0; i < nr; i++) {
+      const tag = e.getUint16(i * size, true);
+      if (commit) {
+        this.commits++;
+        if (e.getInt32(i * size + 4, true) !== this.rqLen[tag]) this.badCommits++;
+        if (this.mode === 'auto-buf-reg') this.registered[this.autoIndex[tag]] = 0;
+      }
+      this.autoIndex[tag] = e.getUint16(i * size + 2, true);
+      this.fifo[this.fifoTail++ % this.fifo.length] = tag;
+    }
+    return nr * size;
+  }
+
+  private registerPbuf(reg: DataView): number {
+    const ab = this.allocs.get(reg.getUint32(0, true) + reg.getUint32(4, true) * 0x100000000);
+    if (!ab) return EINVAL;
+    this.pbuf = new DataView(ab);
+    this.pbufEntries = reg.getUint32(8, true);
+    return 0;
+  }
+
+  /** The multishot FETCH_IO_CMDS posts the delivered tags in the next provided buffer. */
+  private postTags(): void {
+    const p = this.pbuf!;
+    if (this.fetchHi < 0 || ((p.getUint16(14, true) - this.pbufHead) & 0xffff) === 0) throw new Error('batch FETCH has no buffer');
+    const at = (this.pbufHead & (this.pbufEntries - 1)) * IO.SIZEOF_IO_URING_BUF;
+    this.pbufHead = (this.pbufHead + 1) & 0xffff;
+    const addr = p.getUint32(at, true) + p.getUint32(at + 4, true) * 0x100000000;
+    const bid = p.getUint16(at + 12, true);
+    let tags: Uint16Array | undefined;
+    for (const [base, ab] of this.allocs) {
+      if (addr >= base && addr < base + ab.byteLength) tags = new Uint16Array(ab, addr - base, this.ready.length);
+    }
+    if (!tags) throw new Error('batch FETCH buffer is not one the engine allocated');
+    for (let i = 0; i < this.ready.length; i++) tags[i] = this.ready[i];
+    this.post(this.fetchHi, this.fetchLo, this.ready.length * 2, IO.IORING_CQE_F_BUFFER | IO.IORING_CQE_F_MORE | (bid << 16));
+    this.ready.length = 0;
   }
 
   /** A FETCH or COMMIT_AND_FETCH waits for the tag's next request. */

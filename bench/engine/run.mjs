@@ -21,7 +21,8 @@ const TARGETS = ['null', 'loop'];
 const OPS = ['read', 'write'];
 
 const USAGE = `usage: node bench/engine/run.mjs [options]
-  --only REGEX       configurations whose name mode/target/op matches (e.g. 'zero-copy', '/loop/', 'copy/null/read')
+  --only REGEX       configurations whose name transport/mode/target/op matches (transport per-io or
+                     batch; e.g. 'zero-copy', '/loop/', 'per-io/copy/null/read', '^batch')
   --n1 N, --n2 N     requests of the short and the long run (default 40000, 60000): the figure is
                      (Ir(n2) - Ir(n1)) / (n2 - n1), so start-up and JIT warm-up cancel out
   --burst N          requests handed to the engine per wake-up (default 16), --depth N tags (default 128)
@@ -71,7 +72,9 @@ try {
 } catch (e) {
   die(`--only: ${e.message}`);
 }
-const configs = MODES.flatMap((mode) => TARGETS.flatMap((target) => OPS.map((op) => ({ mode, target, op, name: `${mode}/${target}/${op}` }))))
+// Batch IO (PREP/FETCH/COMMIT_IO_CMDS) carries every mode but get-data.
+const configs = ['per-io', 'batch'].flatMap((transport) => MODES.filter((m) => transport === 'per-io' || m !== 'get-data')
+  .flatMap((mode) => TARGETS.flatMap((target) => OPS.map((op) => ({ transport, mode, target, op, name: `${transport}/${mode}/${target}/${op}` })))))
   .filter((c) => !only || only.test(c.name));
 if (!configs.length) die(`--only '${opts.only}' matches no configuration`);
 
@@ -81,6 +84,7 @@ function measure(tree, c, n) {
     '--tool=callgrind', '--callgrind-out-file=/dev/null',
     'node', ...opts['node-flags'].split(/\s+/).filter(Boolean), DRIVER,
     '--mode', c.mode, '--target', c.target, '--op', c.op, '--requests', String(n), '--burst', opts.burst, '--depth', opts.depth,
+    ...(c.transport === 'batch' ? ['--batch'] : []),
   ];
   return new Promise((resolve, reject) => {
     const p = spawn('valgrind', args, { cwd: tree.dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -111,7 +115,7 @@ async function pool(tasks) {
 }
 
 const started = Date.now();
-process.stderr.write(`bench:engine: ${configs.length * trees.length * 2} runs under callgrind, ${jobs} at a time (about ${Math.ceil((configs.length * trees.length * 2 * 40) / jobs / 60)} min)\n`);
+process.stderr.write(`bench:engine: ${configs.length * trees.length * 2} runs under callgrind, ${jobs} at a time (about ${Math.ceil((configs.length * trees.length * 2 * 35) / Math.min(jobs, os.cpus().length) / 60)} min on an idle machine)\n`);
 const tasks = [];
 for (const c of configs) for (const t of trees) for (const n of [n1, n2]) tasks.push(() => measure(t, c, n));
 let runs;
@@ -133,15 +137,15 @@ for (const c of configs) {
 }
 
 const fmt = (x) => (x === undefined ? '-' : x.toLocaleString('en-US'));
-const paths = (p) => Object.entries(p).filter(([name]) => name !== 'enter').map(([name, x]) => (x === 1 ? name : `${x} ${name}`)).join('+');
-const head = ['mode', 'target', 'op', 'Ir/request', ...(opts.baseline ? ['base Ir/request', 'ublkit/base'] : []), 'SQEs per request'];
+const paths = (p) => Object.entries(p).filter(([name, x]) => name !== 'enter' && x > 0).map(([name, x]) => (x === 1 ? name : `${x} ${name}`)).join(' + ');
+const head = ['transport', 'mode', 'target', 'op', 'Ir/request', ...(opts.baseline ? ['base Ir/request', 'ublkit/base'] : []), 'SQEs per request'];
 const body = rows.map((r) => [
-  r.mode, r.target, r.op, fmt(r.ublkit.irPerRequest),
+  r.transport, r.mode, r.target, r.op, fmt(r.ublkit.irPerRequest),
   ...(opts.baseline ? [fmt(r.base.irPerRequest), (r.ublkit.irPerRequest / r.base.irPerRequest).toFixed(3)] : []),
   paths(r.ublkit.perRequest),
 ]);
 const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => String(b[i]).length)));
-const line = (cells) => cells.map((x, i) => (i >= 3 && i < head.length - 1 ? String(x).padStart(widths[i]) : String(x).padEnd(widths[i]))).join('  ').trimEnd();
+const line = (cells) => cells.map((x, i) => (i >= 4 && i < head.length - 1 ? String(x).padStart(widths[i]) : String(x).padEnd(widths[i]))).join('  ').trimEnd();
 console.log(line(head));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const b of body) console.log(line(b));
