@@ -28,7 +28,8 @@ const USAGE = `usage: node bench/engine/run.mjs [options]
   --burst N          requests handed to the engine per wake-up (default 16), --depth N tags (default 128)
   --jobs N           valgrind processes at a time (default 2; the counts do not depend on it)
   --node-flags STR   flags for node under valgrind (default '--predictable': V8 does its compiling and
-                     GC on the main thread in a fixed order, so a count repeats to ~0.01 %)
+                     GC on the main thread in a fixed order; with setarch -R too, a count repeats
+                     to ~0.001 %)
   --baseline DIR     also measure another built checkout (its own ${DRIVER}) and show the ratio
   --out FILE         JSON results (default <repo>/bench-results/engine.json)`;
 
@@ -78,16 +79,21 @@ const configs = ['per-io', 'batch'].flatMap((transport) => MODES.filter((m) => t
   .filter((c) => !only || only.test(c.name));
 if (!configs.length) die(`--only '${opts.only}' matches no configuration`);
 
+// Without address-space randomisation: where the slab lands decides which addresses are small
+// integers to V8 and which are heap numbers, and that moved copy-mode counts by ~1 % between runs.
+const NO_ASLR = spawnSync('setarch', [os.machine(), '-R', 'true']).status === 0 ? ['setarch', os.machine(), '-R'] : [];
+if (!NO_ASLR.length) process.stderr.write('bench:engine: no setarch -R here: counts of the copy modes may move by ~1 % between runs\n');
+
 /** One driver process under callgrind: its instruction count and the driver's own report. */
 function measure(tree, c, n) {
   const args = [
-    '--tool=callgrind', '--callgrind-out-file=/dev/null',
+    ...NO_ASLR.slice(1), 'valgrind', '--tool=callgrind', '--callgrind-out-file=/dev/null',
     'node', ...opts['node-flags'].split(/\s+/).filter(Boolean), DRIVER,
     '--mode', c.mode, '--target', c.target, '--op', c.op, '--requests', String(n), '--burst', opts.burst, '--depth', opts.depth,
     ...(c.transport === 'batch' ? ['--batch'] : []),
   ];
   return new Promise((resolve, reject) => {
-    const p = spawn('valgrind', args, { cwd: tree.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(NO_ASLR[0] ?? args.shift(), args, { cwd: tree.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));
