@@ -8,6 +8,7 @@ import * as U from '../uapi/ublk.js';
 import { descMmapOffset, roundUp, userCopyOffset } from '../uapi/structs.js';
 import { encodeIoCmd } from '../uapi/io-cmd.js';
 import { toNegErrno, errnoName } from '../errors.js';
+import { countResult, statusResult } from '../target/result.js';
 import type { Extent, Target, TargetContext } from '../target/types.js';
 import { FileIo } from '../uring/file-io.js';
 import type { DataMode } from './modes.js';
@@ -644,12 +645,7 @@ export class QueueEngine {
    * as does 0. Other ops succeed with any non-negative result.
    */
   private check(v: unknown, len: number, counted: boolean): number {
-    if (typeof v === 'number' && v < 0 && Number.isInteger(v)) return v;
-    if (!counted) return 0;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v > len) return EIO;
-    // A WRITE that reports 0 bytes would be re-sent forever by the kernel (spec 5.6).
-    if (v === 0 && len > 0) return EIO;
-    return v;
+    return counted ? countResult(v, len) : statusResult(v);
   }
 
   /** One user-copy transfer between our buffer and the request (or its integrity data) on /dev/ublkcN. */
