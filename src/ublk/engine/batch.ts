@@ -56,8 +56,8 @@ export class BatchTransport implements Transport {
   private readonly stOfSlot: QueueState[] = [];
   private readonly elemBytes: number;
   private readonly flags: number;
-  // Element buffers kept alive until their CQE: id -> buffer.
-  private readonly inflight = new Map<number, { buf: ArrayBuffer; items?: Array<[number, number]> }>();
+  /** COMMIT_IO_CMDS in flight: id -> its (slot, result) elements, re-sent after a partial count. */
+  private readonly inflight = new Map<number, Array<[number, number]>>();
   private nextId = 1;
 
   constructor(h: BatchHost, slots: Array<[number, number]>, depth: number) {
@@ -144,8 +144,9 @@ export class BatchTransport implements Transport {
     S.setCmdAddr(v, o, addressOf(buf), nr * this.elemBytes);
     encodeBatchIo(v, o + IO.SQE.cmd, st.qid, this.flags, nr, this.elemBytes);
     const id = this.nextId++;
-    this.inflight.set(id, { buf, items });
+    if (items) this.inflight.set(id, items);
     S.setUserData(v, o, kind, id);
+    this.h.ring.hold(o, buf);
     return o;
   }
 
@@ -167,13 +168,13 @@ export class BatchTransport implements Transport {
 
   onCqe(kind: number, lo: number, res: number, flags: number): void {
     if (kind === K_FETCH) return this.onFetch(this.queues[lo], res, flags);
-    const rec = this.inflight.get(lo);
+    const items = this.inflight.get(lo);
     this.inflight.delete(lo);
     if (res < 0) {
       this.h.error(new Error(`ublk batch ${kind === K_PREP ? 'PREP' : 'COMMIT'}_IO_CMDS failed: ${res}`));
-    } else if (kind === K_COMMIT && rec?.items && res < rec.items.length * this.elemBytes) {
+    } else if (kind === K_COMMIT && items && res < items.length * this.elemBytes) {
       // A partial count: the elements after it were not committed; send them again.
-      for (const [s, result] of rec.items.slice(Math.floor(res / this.elemBytes))) this.commit(s, result);
+      for (const [s, result] of items.slice(Math.floor(res / this.elemBytes))) this.commit(s, result);
       this.h.kick();
     }
   }
