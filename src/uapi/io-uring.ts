@@ -88,3 +88,11 @@ export const SQE = {
 } as const;
 /** Int32 word indices of an SQE, for copying and patching pre-encoded ones. */
 export const SQE_WORDS = { size: 16, opcodeFlags: 0, userDataHi: 9, cmd: 12 } as const;
+
+/** struct io_uring_rsrc_register (32 bytes): `nr` entries with `flags`, no data (sparse tables). */
+export const RSRC_REGISTER = { nr: 0, flags: 4, size: 32 } as const;
+
+export function encodeRsrcRegister(v: DataView, nr: number, flags: number): void {
+  v.setUint32(RSRC_REGISTER.nr, nr, true);
+  v.setUint32(RSRC_REGISTER.flags, flags, true);
+}

@@ -163,6 +163,11 @@ export function encodeParams(v: DataView, off: number, p: Params): void {
   v.setUint32(off + 4, types, true);
 }
 
+/** A GET_PARAMS buffer: the kernel fills as much of struct ublk_params as `len` says we have room for. */
+export function encodeParamsLen(v: DataView, off: number): void {
+  v.setUint32(off + 0, U.SIZEOF_UBLK_PARAMS, true);
+}
+
 export function decodeParams(v: DataView, off: number): Params {
   const types = v.getUint32(off + 4, true);
   const p: Params = {

@@ -8,7 +8,7 @@ import * as IO from '../uapi/io-uring.js';
 import * as U from '../uapi/ublk.js';
 import {
   type DevInfo, type Params, encodeCtrlCmd, encodeDevInfo, decodeDevInfo, encodeParams, decodeParams,
-  encodeShmemBufReg, getU64, SHMEM_BUF_REG,
+  encodeShmemBufReg, encodeParamsLen, getU64, SHMEM_BUF_REG,
 } from '../uapi/structs.js';
 import { UblkError, errnoName } from '../errors.js';
 
@@ -157,7 +157,7 @@ export class Control {
   async getParams(devId: number): Promise<Params> {
     const buf = native().alloc(U.SIZEOF_UBLK_PARAMS, 8);
     const v = new DataView(buf);
-    v.setUint32(0, U.SIZEOF_UBLK_PARAMS, true);
+    encodeParamsLen(v, 0);
     await this.cmd(U.UBLK_U_CMD_GET_PARAMS, devId, 'GET_PARAMS', { buf });
     return decodeParams(v, 0);
   }

@@ -47,6 +47,8 @@ export class Ring {
   private readonly keeps: Array<object | undefined> = [];
   /** The same for SQEs completed through the reap handler, by user_data (see hold). */
   private readonly held = new Map<number, object>();
+  /** held.size, as a plain field: reap() checks it per CQE. */
+  private nHeld = 0;
   private readonly freeOps: number[] = [];
   private readonly cqFlags: number;
   private readonly sqFlags: number;
@@ -186,7 +188,7 @@ export class Ring {
       count++;
       if (hi === UD_OP) this.completeOp(lo, res);
       else {
-        if (this.held.size !== 0 && !(flags & IO.IORING_CQE_F_MORE)) this.held.delete(hi * 0x100000000 + lo);
+        if (this.nHeld !== 0 && !(flags & IO.IORING_CQE_F_MORE) && this.held.delete(hi * 0x100000000 + lo)) this.nHeld--;
         handler(hi, lo, res, flags);
       }
     }
@@ -243,6 +245,7 @@ export class Ring {
     const hi = userDataHi(this.sqes, o);
     if (hi >= 0x200000) throw new RangeError(`user_data high word ${hi} is too large to hold by`);
     this.held.set(hi * 0x100000000 + userDataLo(this.sqes, o), ref);
+    this.nHeld = this.held.size;
   }
 
   /**
@@ -268,10 +271,9 @@ export class Ring {
 
   /** A sparse fixed-buffer table of `nr` entries, for kernel (zero-copy) buffers. */
   registerSparseBuffers(nr: number): void {
-    const arg = new DataView(new ArrayBuffer(32));
-    arg.setUint32(0, nr, true);
-    arg.setUint32(4, IO.IORING_RSRC_REGISTER_SPARSE, true);
-    const r = native().register(this.fd, IO.IORING_REGISTER_BUFFERS2, arg, 32);
+    const arg = new DataView(new ArrayBuffer(IO.RSRC_REGISTER.size));
+    IO.encodeRsrcRegister(arg, nr, IO.IORING_RSRC_REGISTER_SPARSE);
+    const r = native().register(this.fd, IO.IORING_REGISTER_BUFFERS2, arg, IO.RSRC_REGISTER.size);
     if (r < 0) throw UblkError.fromResult(r, 'io_uring register sparse buffers');
   }
 
@@ -281,6 +283,7 @@ export class Ring {
     for (const k of this.keeps) if (k) orphaned.push(k);
     for (const k of this.held.values()) orphaned.push(k);
     this.held.clear();
+    this.nHeld = 0;
     const n = native();
     if (this.watchHandle >= 0) n.unwatch(this.watchHandle);
     if (this.efd >= 0) n.close(this.efd);

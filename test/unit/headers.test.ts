@@ -77,6 +77,7 @@ const layouts: Array<[string, string, Record<string, number>]> = [
   ['linux/io_uring.h', 'io_uring_buf', IO_URING_BUF],
   ['linux/io_uring.h', 'io_uring_buf_reg', IO_URING_BUF_REG],
   ['linux/io_uring.h', 'io_uring_sqe', IO.SQE],
+  ['linux/io_uring.h', 'io_uring_rsrc_register', IO.RSRC_REGISTER],
 ];
 
 for (const [header, name, ours] of layouts) {
