@@ -1,13 +1,18 @@
 // UblkError and the one place where thrown things become negative errnos for the kernel.
 import { constants as osConstants } from 'node:os';
 
-const errnoNames = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, num]) => [num as number, name]),
-);
+/**
+ * The errno table: Linux's names and numbers (Node's, for the platform it runs on). Every errno
+ * ublkit names, prints or hands to the kernel goes through it; code on the hot path takes its
+ * constants from here once, at load (e.g. `-ERRNO.EIO`), never a literal.
+ */
+export const ERRNO: Readonly<Record<string, number>> = osConstants.errno as Record<string, number>;
+
+const errnoNames = new Map<number, string>(Object.entries(ERRNO).map(([name, num]) => [num, name]));
 
 /** Positive errno for a symbolic name such as 'EIO'. */
 export function errnoOf(name: string): number {
-  const n = (osConstants.errno as Record<string, number>)[name];
+  const n = ERRNO[name];
   if (n === undefined) throw new TypeError(`unknown errno name ${name}`);
   return n;
 }
@@ -34,13 +39,16 @@ export class UblkError extends Error {
   }
 }
 
-/** Turn anything a target threw into a negative errno; unknown errors become -EIO. */
+/**
+ * Turn anything a target threw (or rejected with) into a negative errno: a UblkError's errno, a
+ * Node system error's errno or code; anything else becomes -EIO.
+ */
 export function toNegErrno(err: unknown): number {
   if (err && typeof err === 'object') {
     const e = err as { errno?: unknown; code?: unknown };
     if (typeof e.errno === 'number' && e.errno !== 0) return -Math.abs(e.errno);
     if (typeof e.code === 'string') {
-      const n = (osConstants.errno as Record<string, number>)[e.code];
+      const n = ERRNO[e.code];
       if (n) return -n;
     }
   }

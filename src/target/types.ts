@@ -72,6 +72,17 @@ export interface WriteFlags {
   fua: boolean;
 }
 
+/**
+ * A block device. Results, one model for every method (checked in one place, src/target/result.ts):
+ * - `read`/`write` resolve with the bytes done, an integer 1..buf.byteLength. A short count is
+ *   asked again for the rest; 0 (no progress) and more than asked fail the request with EIO.
+ * - `flush`, `discard`, `writeZeroes`, `readIntegrity`, `writeIntegrity` resolve with anything.
+ * - Failure: throw or reject with a UblkError (`new UblkError('ENOSPC')`); its errno is what the
+ *   client sees. Node's system errors (with `errno` or `code`) work too; anything else is EIO.
+ * - Still accepted, for targets written against the kernel's convention: resolving with a negative
+ *   errno number (e.g. -28) fails the request with that errno, like a rejection.
+ * A method may return its result directly instead of a promise (null and memory targets do).
+ */
 export interface Target {
   /** Capacity in bytes (a multiple of the logical block size). */
   readonly size: number;

@@ -80,3 +80,19 @@ export const SIZEOF_CQE = 16;
 export const SIZEOF_IO_URING_BUF = 16;
 export const SIZEOF_IO_URING_BUF_REG = 40;
 export const IORING_UNREGISTER_PBUF_RING = 23;
+
+/** struct io_uring_sqe byte offsets (64 bytes; SQE128 doubles the command area). */
+export const SQE = {
+  opcode: 0, flags: 1, ioprio: 2, fd: 4, off: 8, cmd_op: 8, addr: 16, len: 24, rw_flags: 28,
+  user_data: 32, buf_index: 40, buf_group: 40, cmd: 48,
+} as const;
+/** Int32 word indices of an SQE, for copying and patching pre-encoded ones. */
+export const SQE_WORDS = { size: 16, opcodeFlags: 0, userDataHi: 9, cmd: 12 } as const;
+
+/** struct io_uring_rsrc_register (32 bytes): `nr` entries with `flags`, no data (sparse tables). */
+export const RSRC_REGISTER = { nr: 0, flags: 4, size: 32 } as const;
+
+export function encodeRsrcRegister(v: DataView, nr: number, flags: number): void {
+  v.setUint32(RSRC_REGISTER.nr, nr, true);
+  v.setUint32(RSRC_REGISTER.flags, flags, true);
+}

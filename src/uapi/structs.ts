@@ -1,5 +1,8 @@
-// Layouts of the ublk structs (ublksrv_ctrl_cmd, dev_info, ublk_params, io_desc) on plain DataViews.
+// Layouts of the ublk control structs (ublksrv_ctrl_cmd, dev_info, ublk_params, shmem_buf_reg) on DataViews.
 import * as U from './ublk.js';
+import { setU64, getU64 } from './u64.js';
+
+export { setU64, getU64 };
 
 export interface CtrlCmd {
   devId: number;
@@ -160,6 +163,11 @@ export function encodeParams(v: DataView, off: number, p: Params): void {
   v.setUint32(off + 4, types, true);
 }
 
+/** A GET_PARAMS buffer: the kernel fills as much of struct ublk_params as `len` says we have room for. */
+export function encodeParamsLen(v: DataView, off: number): void {
+  v.setUint32(off + 0, U.SIZEOF_UBLK_PARAMS, true);
+}
+
 export function decodeParams(v: DataView, off: number): Params {
   const types = v.getUint32(off + 4, true);
   const p: Params = {
@@ -221,14 +229,6 @@ export function decodeParams(v: DataView, off: number): Params {
   return p;
 }
 
-/** Writes struct ublksrv_io_cmd (16 bytes) at `off`. `addr` is a JS number (< 2^53). */
-export function encodeIoCmd(v: DataView, off: number, qid: number, tag: number, result: number, addr: number): void {
-  v.setUint16(off + 0, qid, true);
-  v.setUint16(off + 2, tag, true);
-  v.setInt32(off + 4, result, true);
-  setU64(v, off + 8, addr);
-}
-
 /** Byte offset on /dev/ublkcN addressing a request's data for user copy (pread/pwrite). */
 export function userCopyOffset(qid: number, tag: number, byteOffset: number, integrity = false): bigint {
   let pos = BigInt(U.UBLKSRV_IO_BUF_OFFSET) + (BigInt(qid) << BigInt(U.UBLK_QID_OFF)) +
@@ -247,12 +247,12 @@ export function roundUp(n: number, align: number): number {
   return Math.ceil(n / align) * align;
 }
 
-/** u64 as two u32 halves; exact for values below 2^53. */
-export function setU64(v: DataView, off: number, n: number): void {
-  v.setUint32(off, n >>> 0, true);
-  v.setUint32(off + 4, Math.floor(n / 0x100000000) >>> 0, true);
-}
+/** struct ublk_shmem_buf_reg (24 bytes): the REG_BUF payload. */
+export const SHMEM_BUF_REG = { addr: 0, len: 8, flags: 16, size: 24 } as const;
 
-export function getU64(v: DataView, off: number): number {
-  return v.getUint32(off, true) + v.getUint32(off + 4, true) * 0x100000000;
+export function encodeShmemBufReg(v: DataView, off: number, addr: number, len: number, flags: number): void {
+  setU64(v, off + SHMEM_BUF_REG.addr, addr);
+  setU64(v, off + SHMEM_BUF_REG.len, len);
+  v.setUint32(off + SHMEM_BUF_REG.flags, flags, true);
+  v.setUint32(off + SHMEM_BUF_REG.flags + 4, 0, true);
 }

@@ -8,6 +8,7 @@ import * as IO from '../uapi/io-uring.js';
 import * as U from '../uapi/ublk.js';
 import {
   type DevInfo, type Params, encodeCtrlCmd, encodeDevInfo, decodeDevInfo, encodeParams, decodeParams,
+  encodeShmemBufReg, encodeParamsLen, getU64, SHMEM_BUF_REG,
 } from '../uapi/structs.js';
 import { UblkError, errnoName } from '../errors.js';
 
@@ -35,9 +36,6 @@ const WAITS_FOR: Record<string, string> = {
   STOP_DEV: ': it waits for in-flight IO, which the server must complete',
   DEL_DEV: ': it waits until every process has closed /dev/ublkcN',
 };
-
-// Payloads of commands that timed out: the kernel may still write them, so they are never freed.
-const abandoned: ArrayBuffer[] = [];
 
 /** The GET_FEATURES failure of a kernel too old to have it, as one actionable line. */
 export function featuresError(err: UblkError, release: string): UblkError {
@@ -95,7 +93,7 @@ export class Control {
     const o = this.ring.get();
     const v = this.ring.sqes;
     prepUringCmd(v, o, this.fd, op);
-    encodeCtrlCmd(v, o + 48, {
+    encodeCtrlCmd(v, o + IO.SQE.cmd, {
       devId,
       queueId: a.queueId ?? 0xffff,
       len: a.len ?? a.buf?.byteLength ?? 0,
@@ -103,7 +101,8 @@ export class Control {
       data0: a.data0 ?? 0,
       devPathLen: a.devPathLen ?? 0,
     });
-    const done = this.ring.track(o);
+    // The ring keeps the payload referenced until the kernel is done with it (also past a timeout).
+    const done = this.ring.track(o, a.buf);
     const sub = this.ring.submit(0);
     if (sub < 0) throw UblkError.fromResult(sub, `${name}: io_uring_enter`);
     const ms = lifecycleTimeoutMs() + (op === U.UBLK_U_CMD_QUIESCE_DEV ? Number(a.data0 ?? 0) : 0);
@@ -111,11 +110,8 @@ export class Control {
     const res = await Promise.race([done, new Promise<null>((r) => (timer = setTimeout(() => r(null), ms)))]);
     clearTimeout(timer);
     if (res === null) {
-      if (a.buf) abandoned.push(a.buf);
       throw new UblkError('ETIMEDOUT', `${name} (dev ${devId}): no answer from the kernel after ${ms / 1000} s${WAITS_FOR[name] ?? ''}`);
     }
-    // Keep the payload reachable until the kernel is done with it.
-    void a.buf;
     if (res < 0) throw new UblkError(errnoName(res), `${name} (dev ${devId}): ${errnoName(res)}`);
     return res;
   }
@@ -125,8 +121,7 @@ export class Control {
     await this.cmd(U.UBLK_U_CMD_GET_FEATURES, 0xffffffff, 'GET_FEATURES', { buf }).catch((e: UblkError) => {
       throw featuresError(e, os.release());
     });
-    const v = new DataView(buf);
-    return v.getUint32(0, true) + v.getUint32(4, true) * 0x100000000;
+    return getU64(new DataView(buf), 0);
   }
 
   /** ADD_DEV; returns the kernel's dev_info, whose flags are the negotiation result. */
@@ -162,7 +157,7 @@ export class Control {
   async getParams(devId: number): Promise<Params> {
     const buf = native().alloc(U.SIZEOF_UBLK_PARAMS, 8);
     const v = new DataView(buf);
-    v.setUint32(0, U.SIZEOF_UBLK_PARAMS, true);
+    encodeParamsLen(v, 0);
     await this.cmd(U.UBLK_U_CMD_GET_PARAMS, devId, 'GET_PARAMS', { buf });
     return decodeParams(v, 0);
   }
@@ -190,9 +185,6 @@ export class Control {
   delDev(devId: number): Promise<number> {
     return this.cmd(U.UBLK_U_CMD_DEL_DEV, devId, 'DEL_DEV');
   }
-  delDevAsync(devId: number): Promise<number> {
-    return this.cmd(U.UBLK_U_CMD_DEL_DEV_ASYNC, devId, 'DEL_DEV_ASYNC');
-  }
   startUserRecovery(devId: number): Promise<number> {
     return this.cmd(U.UBLK_U_CMD_START_USER_RECOVERY, devId, 'START_USER_RECOVERY');
   }
@@ -207,14 +199,8 @@ export class Control {
   }
   /** REG_BUF of a shared mapping; resolves with the kernel-chosen buffer index. */
   regBuf(devId: number, addr: number, len: number, flags: number): Promise<number> {
-    const buf = native().alloc(24, 8);
-    const v = new DataView(buf);
-    v.setBigUint64(0, BigInt(addr), true);
-    v.setBigUint64(8, BigInt(len), true);
-    v.setUint32(16, flags, true);
+    const buf = native().alloc(SHMEM_BUF_REG.size, 8);
+    encodeShmemBufReg(new DataView(buf), 0, addr, len, flags);
     return this.cmd(U.UBLK_U_CMD_REG_BUF, devId, 'REG_BUF', { buf });
-  }
-  unregBuf(devId: number, index: number): Promise<number> {
-    return this.cmd(U.UBLK_U_CMD_UNREG_BUF, devId, 'UNREG_BUF', { data0: index });
   }
 }

@@ -25,13 +25,13 @@ export class FileIo {
   /** pread: resolves with bytes read or a negative errno. */
   read(fd: number, buf: Uint8Array, offset: number): Promise<number> {
     const addr = this.address(buf);
-    return this.ring.op((v, o) => S.prepRead(v, o, fd, addr, buf.byteLength, offset));
+    return this.ring.op((v, o) => S.prepRead(v, o, fd, addr, buf.byteLength, offset), buf.buffer);
   }
 
   /** pwrite: resolves with bytes written or a negative errno. */
   write(fd: number, buf: Uint8Array, offset: number): Promise<number> {
     const addr = this.address(buf);
-    return this.ring.op((v, o) => S.prepWrite(v, o, fd, addr, buf.byteLength, offset));
+    return this.ring.op((v, o) => S.prepWrite(v, o, fd, addr, buf.byteLength, offset), buf.buffer);
   }
 
   fsync(fd: number, datasync = true): Promise<number> {
@@ -47,6 +47,6 @@ export class FileIo {
     ts[0] = BigInt(Math.floor(ns / 1e9));
     ts[1] = BigInt(ns % 1e9);
     const addr = this.address(new Uint8Array(ts.buffer, ts.byteOffset, 16));
-    return this.ring.op((v, o) => S.prepTimeout(v, o, addr, 0, IO.IORING_TIMEOUT_ETIME_SUCCESS));
+    return this.ring.op((v, o) => S.prepTimeout(v, o, addr, 0, IO.IORING_TIMEOUT_ETIME_SUCCESS), ts.buffer);
   }
 }

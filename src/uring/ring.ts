@@ -1,8 +1,8 @@
 // An io_uring over shared memory: SQEs written and CQEs read from TypeScript, one enter per batch.
 import { native, type RingSetup } from '../native.js';
 import * as IO from '../uapi/io-uring.js';
-import { UblkError, errnoName } from '../errors.js';
-import { setUserData } from './sqe.js';
+import { UblkError } from '../errors.js';
+import { setUserData, userDataHi, userDataLo } from './sqe.js';
 
 /** user_data high word reserved for the ring's own promise-based ops. */
 export const UD_OP = 0xffffffff;
@@ -14,6 +14,13 @@ export interface RingOptions {
 }
 
 export type CqeHandler = (hi: number, lo: number, res: number, flags: number) => void;
+
+/**
+ * What rings closed with SQEs in flight still had referenced: closing the fd does not wait for the
+ * kernel to finish with them, so they are never released (a rare leak instead of a write into freed
+ * memory).
+ */
+const orphaned: object[] = [];
 
 export class Ring {
   readonly fd: number;
@@ -36,6 +43,12 @@ export class Ring {
   private tail: number;
   private pending = 0;
   private readonly ops: Array<((res: number) => void) | undefined> = [];
+  /** What each ring op's SQE points at (a buffer), referenced until its CQE. */
+  private readonly keeps: Array<object | undefined> = [];
+  /** The same for SQEs completed through the reap handler, by user_data (see hold). */
+  private readonly held = new Map<number, object>();
+  /** held.size, as a plain field: reap() checks it per CQE. */
+  private nHeld = 0;
   private readonly freeOps: number[] = [];
   private readonly cqFlags: number;
   private readonly sqFlags: number;
@@ -174,7 +187,10 @@ export class Ring {
       head = (head + 1) >>> 0;
       count++;
       if (hi === UD_OP) this.completeOp(lo, res);
-      else handler(hi, lo, res, flags);
+      else {
+        if (this.nHeld !== 0 && !(flags & IO.IORING_CQE_F_MORE) && this.held.delete(hi * 0x100000000 + lo)) this.nHeld--;
+        handler(hi, lo, res, flags);
+      }
     }
     // Release the slots only after reading them (seq-cst store).
     if (count) Atomics.store(this.u32, this.cqHead, head);
@@ -184,19 +200,23 @@ export class Ring {
   /** Called whenever op() queues an SQE, so the owner can schedule one submit for the batch. */
   onQueue: (() => void) | undefined;
 
-  /** Queues one SQE prepared by `prep` and resolves with its CQE result. Submitted at the next submit(). */
-  op(prep: (v: DataView, o: number) => void): Promise<number> {
+  /**
+   * Queues one SQE prepared by `prep` and resolves with its CQE result. Submitted at the next
+   * submit(). `keep`: what the SQE points at, referenced by the ring until the CQE.
+   */
+  op(prep: (v: DataView, o: number) => void, keep?: object): Promise<number> {
     const o = this.get();
     prep(this.sqes, o);
-    const p = this.track(o);
+    const p = this.track(o, keep);
     this.onQueue?.();
     return p;
   }
 
   /** Marks an SQE already written at `o` as a ring op and returns the promise of its result. */
-  track(o: number): Promise<number> {
+  track(o: number, keep?: object): Promise<number> {
     const id = this.freeOps.length ? this.freeOps.pop()! : this.ops.length;
     setUserData(this.sqes, o, UD_OP, id);
+    this.keeps[id] = keep;
     this.opsInFlight++;
     if (this.opsInFlight === 1 && this.watchHandle >= 0 && this.refWhileOps) native().watchRef(this.watchHandle, true);
     return new Promise<number>((resolve) => {
@@ -207,6 +227,7 @@ export class Ring {
   private completeOp(id: number, res: number): void {
     const resolve = this.ops[id];
     this.ops[id] = undefined;
+    this.keeps[id] = undefined;
     this.freeOps.push(id);
     this.opsInFlight--;
     if (this.opsInFlight === 0 && this.watchHandle >= 0 && this.refWhileOps) native().watchRef(this.watchHandle, false);
@@ -214,6 +235,18 @@ export class Ring {
   }
 
   private refWhileOps = false;
+
+  /**
+   * Keeps `ref` (what the SQE at `o` points at) referenced until the CQE of its user_data is
+   * reaped (the last one, for multishot). For SQEs whose completions go to the reap handler;
+   * user_data must be written first, with a high word below 2^21.
+   */
+  hold(o: number, ref: object): void {
+    const hi = userDataHi(this.sqes, o);
+    if (hi >= 0x200000) throw new RangeError(`user_data high word ${hi} is too large to hold by`);
+    this.held.set(hi * 0x100000000 + userDataLo(this.sqes, o), ref);
+    this.nHeld = this.held.size;
+  }
 
   /**
    * Wakes `onWake` from the event loop whenever a CQE is posted (eventfd + libuv poll), so the
@@ -238,16 +271,19 @@ export class Ring {
 
   /** A sparse fixed-buffer table of `nr` entries, for kernel (zero-copy) buffers. */
   registerSparseBuffers(nr: number): void {
-    const arg = new DataView(new ArrayBuffer(32));
-    arg.setUint32(0, nr, true);
-    arg.setUint32(4, IO.IORING_RSRC_REGISTER_SPARSE, true);
-    const r = native().register(this.fd, IO.IORING_REGISTER_BUFFERS2, arg, 32);
+    const arg = new DataView(new ArrayBuffer(IO.RSRC_REGISTER.size));
+    IO.encodeRsrcRegister(arg, nr, IO.IORING_RSRC_REGISTER_SPARSE);
+    const r = native().register(this.fd, IO.IORING_REGISTER_BUFFERS2, arg, IO.RSRC_REGISTER.size);
     if (r < 0) throw UblkError.fromResult(r, 'io_uring register sparse buffers');
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const k of this.keeps) if (k) orphaned.push(k);
+    for (const k of this.held.values()) orphaned.push(k);
+    this.held.clear();
+    this.nHeld = 0;
     const n = native();
     if (this.watchHandle >= 0) n.unwatch(this.watchHandle);
     if (this.efd >= 0) n.close(this.efd);
@@ -269,8 +305,4 @@ export function createRing(entries: number, flags: number, cqEntries = 0): Ring 
       if (drop === IO.IORING_SETUP_SINGLE_ISSUER) f &= ~IO.IORING_SETUP_DEFER_TASKRUN;
     }
   }
-}
-
-export function describeRes(res: number): string {
-  return res < 0 ? errnoName(res) : String(res);
 }

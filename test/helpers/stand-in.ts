@@ -9,6 +9,7 @@ import { native } from '../../src/native.js';
 import * as IO from '../../src/uapi/io-uring.js';
 import * as U from '../../src/uapi/ublk.js';
 import type { Ring } from '../../src/uring/ring.js';
+import { encodeIoDesc, IO_DESC_WORDS } from '../../src/uapi/io-desc.js';
 import type { DataMode } from '../../src/ublk/modes.js';
 
 const UD_OP = 0xffffffff;
@@ -76,7 +77,7 @@ export class StandIn {
   constructor(opts: StandOptions) {
     this.opts = opts;
     this.slots = Array.from({ length: opts.depth }, () => ({ armed: -1, autoIndex: -1, addr: 0 }));
-    this.descriptors = [new Uint32Array(opts.depth * 6)];
+    this.descriptors = [new Uint32Array(opts.depth * IO_DESC_WORDS)];
     this.sqBuf = new ArrayBuffer(this.entries * 64);
     this.sqes = new DataView(this.sqBuf);
     this.scratchPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ublkit-stand-')), 'scratch');
@@ -93,11 +94,7 @@ export class StandIn {
   deliver(tag: number, req: Request): void {
     const slot = this.slots[tag];
     if (slot.armed < 0) throw new Error(`tag ${tag} is not armed`);
-    const d = this.descriptors[0];
-    d[tag * 6] = req.op | (req.flags ?? 0);
-    d[tag * 6 + 1] = req.len / 512;
-    d[tag * 6 + 2] = (req.off / 512) >>> 0;
-    d[tag * 6 + 3] = Math.floor(req.off / 512 / 0x100000000);
+    encodeIoDesc(this.descriptors[0], tag, { opFlags: req.op | (req.flags ?? 0), nrSectors: req.len / 512, startSector: req.off / 512 });
     slot.req = req;
     if (this.opts.mode === 'auto-buf-reg') this.registered.set(slot.autoIndex, req.data);
     let res = 0;
@@ -206,6 +203,7 @@ export class StandIn {
         ring.onQueue?.();
         return p;
       },
+      hold(): void {},
       track(o: number): Promise<number> {
         const id = self.ops.length;
         self.sqes.setUint32(o + 32, id, true);
@@ -313,7 +311,7 @@ export class StandIn {
         const req = slot.req!;
         const n = this.opts.getDataBytes ? this.opts.getDataBytes(tag, req.len) : req.len;
         this.toAddr(addr, req.data.subarray(0, n));
-        this.descriptors[0][tag * 6 + 1] = n / 512;
+        encodeIoDesc(this.descriptors[0], tag, { opFlags: req.op | (req.flags ?? 0), nrSectors: n / 512, startSector: req.off / 512 });
         return 0;
       }
       case U.UBLK_U_IO_REGISTER_IO_BUF:

@@ -11,6 +11,8 @@ import type { Target } from '../../src/target/types.js';
 import * as U from '../../src/uapi/ublk.js';
 import * as IO from '../../src/uapi/io-uring.js';
 import { StandIn, type StandOptions } from '../helpers/stand-in.js';
+import { countResult, statusResult, wholeResult } from '../../src/target/result.js';
+import { UblkError } from '../../src/errors.js';
 
 const KiB = 1024;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ublkit-engine-unit-'));
@@ -183,6 +185,33 @@ test('a command the driver refuses stops the thread loudly: requests in hand fin
   assert.deepEqual(stand.commits.filter((c) => c.tag === 1), [{ tag: 1, result: 4096 }], 'the request in hand was finished');
   assert.equal(ended, true, 'then the engine ended');
   assert.equal(engine.failure, errors[0], 'and says it failed, for the device to let go');
+  stand.dispose();
+});
+
+test('one result contract: counts 1..len pass, 0 and over-reports are EIO, errnos and rejections pass through', async () => {
+  assert.equal(countResult(4096, 4096), 4096);
+  assert.equal(countResult(512, 4096), 512);
+  assert.equal(countResult(0, 4096), -5, '0 bytes done would be re-sent forever');
+  assert.equal(countResult(8192, 4096), -5, 'more than asked');
+  assert.equal(countResult(1.5, 4096), -5);
+  assert.equal(countResult(undefined, 4096), -5);
+  assert.equal(countResult(-28, 4096), -28, 'a negative errno is still accepted');
+  assert.equal(statusResult(undefined), 0);
+  assert.equal(statusResult(-95), -95);
+  assert.equal(wholeResult(4095, 4096), -5);
+  assert.equal(wholeResult(4096, 4096), 4096);
+  // Through the engine: a target that rejects with a UblkError, one that resolves with a negative
+  // errno, one that over-reports; each request fails with what the contract says.
+  const results = [() => Promise.reject(new UblkError('ENOSPC')), () => Promise.resolve(-28), () => 8192];
+  let i = 0;
+  const t: Target = { size: 1 << 20, read: (buf) => buf.byteLength, write: () => results[i++]() };
+  const { stand } = start({ depth: 1, mode: 'copy' }, t);
+  await stand.settle();
+  for (let k = 0; k < 3; k++) {
+    stand.deliver(0, { op: U.UBLK_IO_OP_WRITE, off: 0, len: 4096, data: new Uint8Array(4096) });
+    await stand.settle();
+  }
+  assert.deepEqual(stand.commits.map((c) => c.result), [-28, -28, -5]);
   stand.dispose();
 });
 

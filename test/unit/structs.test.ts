@@ -6,6 +6,10 @@ import * as U from '../../src/uapi/ublk.js';
 import * as Q from '../../src/uring/sqe.js';
 import * as IO from '../../src/uapi/io-uring.js';
 import { prefixDone } from '../../src/ublk/queue.js';
+import { IO_DESC, IO_DESC_WORDS, decodeIoDesc, encodeIoDesc } from '../../src/uapi/io-desc.js';
+import { IO_CMD, IO_CMD_RESULT_WORD, encodeIoCmd, decodeIoCmd } from '../../src/uapi/io-cmd.js';
+import * as B from '../../src/uapi/batch.js';
+import * as R from '../../src/uapi/buf-ring.js';
 
 test('ublksrv_ctrl_cmd layout', () => {
   const v = new DataView(new ArrayBuffer(32));
@@ -93,4 +97,82 @@ test('zero-copy results: a short or failed extent ends the prefix', () => {
   assert.equal(prefixDone(ex, [100, 4096]), 100);
   assert.equal(prefixDone(ex, [-5, 4096]), -5);
   assert.equal(prefixDone(ex, [4096, -5]), 4096);
+});
+
+test('ublksrv_io_desc: decoded once into per-slot arrays, offsets as the kernel writes them', () => {
+  const d = new Uint32Array(3 * IO_DESC_WORDS);
+  const x = { opFlags: U.UBLK_IO_OP_WRITE | U.UBLK_IO_F_FUA, nrSectors: 256, startSector: 2 ** 33 + 8, addr: (1 * 2 ** 32) + 4096 };
+  encodeIoDesc(d, 2, x);
+  const v = new DataView(d.buffer, 2 * IO_DESC.size);
+  assert.equal(v.getUint32(IO_DESC.op_flags, true), x.opFlags);
+  assert.equal(v.getUint32(IO_DESC.nr_sectors, true), 256);
+  assert.equal(v.getBigUint64(IO_DESC.start_sector, true), 2n ** 33n + 8n);
+  assert.equal(v.getBigUint64(IO_DESC.addr, true), (1n << 32n) + 4096n);
+  const to = { op: new Uint8Array(4), flags: new Uint32Array(4), len: new Int32Array(4), off: new Float64Array(4), addr: new Float64Array(4) };
+  decodeIoDesc(d, 2, to, 3);
+  assert.equal(to.op[3], U.UBLK_IO_OP_WRITE);
+  assert.equal(to.flags[3] & U.UBLK_IO_F_FUA, U.UBLK_IO_F_FUA);
+  assert.equal(to.len[3], 256 * 512);
+  assert.equal(to.off[3], (2 ** 33 + 8) * 512);
+  assert.equal(to.addr[3], x.addr);
+  assert.equal(to.len[0], 0, 'other slots untouched');
+});
+
+test('ublksrv_io_cmd: encode, offsets, decode', () => {
+  const v = new DataView(new ArrayBuffer(64));
+  encodeIoCmd(v, 48, 3, 17, -5, 2 ** 40 + 12);
+  assert.equal(v.getUint16(48 + IO_CMD.q_id, true), 3);
+  assert.equal(v.getUint16(48 + IO_CMD.tag, true), 17);
+  assert.equal(v.getInt32(48 + IO_CMD.result, true), -5);
+  assert.equal(v.getBigUint64(48 + IO_CMD.addr, true), 2n ** 40n + 12n);
+  assert.equal(IO_CMD.size, U.SIZEOF_UBLKSRV_IO_CMD);
+  assert.deepEqual(decodeIoCmd(v, 48), { qid: 3, tag: 17, result: -5, addr: 2 ** 40 + 12 });
+  // The SQE templates patch result as an Int32 word: the word index must match the byte offset.
+  assert.equal(IO.SQE_WORDS.cmd * 4, IO.SQE.cmd);
+  assert.equal((IO.SQE_WORDS.cmd + IO_CMD_RESULT_WORD) * 4, IO.SQE.cmd + IO_CMD.result);
+  assert.equal(IO.SQE_WORDS.userDataHi * 4, IO.SQE.user_data + 4);
+});
+
+test('batch: ublk_batch_io and element layouts, with and without buf_addr', () => {
+  const c = new DataView(new ArrayBuffer(16));
+  B.encodeBatchIo(c, 0, 5, U.UBLK_BATCH_F_HAS_BUF_ADDR, 3, 16);
+  assert.equal(c.getUint16(B.BATCH_IO.q_id, true), 5);
+  assert.equal(c.getUint16(B.BATCH_IO.flags, true), U.UBLK_BATCH_F_HAS_BUF_ADDR);
+  assert.equal(c.getUint16(B.BATCH_IO.nr_elem, true), 3);
+  assert.equal(c.getUint8(B.BATCH_IO.elem_bytes), 16);
+  const e = new DataView(new ArrayBuffer(32));
+  B.encodeElem(e, 0, 7, 0xffff, -28, 0x7f0012345000);
+  B.encodeElem(e, 16, 8, 2, 4096);
+  assert.deepEqual(B.decodeElem(e, 0), { tag: 7, bufIndex: 0xffff, result: -28 });
+  assert.deepEqual(B.decodeElem(e, 16), { tag: 8, bufIndex: 2, result: 4096 });
+  assert.equal(e.getBigUint64(B.ELEM_BUF_ADDR, true), 0x7f0012345000n);
+  assert.equal(e.getBigUint64(16 + B.ELEM_BUF_ADDR, true), 0n, 'no buf_addr written when not given');
+  assert.equal(B.ELEM_HEADER.size, U.SIZEOF_UBLK_ELEM_HEADER);
+});
+
+test('provided-buffer ring: entry, tail overlay and registration', () => {
+  const ring = new ArrayBuffer(4 * R.IO_URING_BUF.size);
+  const v = new DataView(ring);
+  R.encodeBuf(v, R.IO_URING_BUF.size, 0x1234_5678_9000, 256, 9);
+  assert.deepEqual(R.decodeBuf(v, R.IO_URING_BUF.size), { addr: 0x1234_5678_9000, len: 256, bid: 9 });
+  const tail = R.bufRingTail(ring);
+  Atomics.store(tail, 0, 3);
+  assert.equal(v.getUint16(14, true), 3, 'the tail is the u16 at byte 14 of entry 0');
+  assert.equal(v.getUint16(R.IO_URING_BUF.size + 14, true), 0);
+  const reg = new DataView(new ArrayBuffer(R.IO_URING_BUF_REG.size));
+  R.encodeBufReg(reg, 0, 0xabc000, 16, 2);
+  assert.equal(reg.getBigUint64(R.IO_URING_BUF_REG.ring_addr, true), 0xabc000n);
+  assert.equal(reg.getUint32(R.IO_URING_BUF_REG.ring_entries, true), 16);
+  assert.equal(reg.getUint16(R.IO_URING_BUF_REG.bgid, true), 2);
+  assert.equal(R.IO_URING_BUF_REG.size, IO.SIZEOF_IO_URING_BUF_REG);
+});
+
+test('ublk_shmem_buf_reg layout', () => {
+  const v = new DataView(new ArrayBuffer(24));
+  new Uint8Array(v.buffer).fill(0xff);
+  S.encodeShmemBufReg(v, 0, 0x7f0000200000, 2 ** 32, U.UBLK_SHMEM_BUF_READ_ONLY);
+  assert.equal(v.getBigUint64(S.SHMEM_BUF_REG.addr, true), 0x7f0000200000n);
+  assert.equal(v.getBigUint64(S.SHMEM_BUF_REG.len, true), 2n ** 32n);
+  assert.equal(v.getUint32(S.SHMEM_BUF_REG.flags, true), 1);
+  assert.equal(v.getUint32(20, true), 0, 'reserved is zeroed');
 });

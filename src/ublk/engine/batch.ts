@@ -1,20 +1,18 @@
 // UBLK_F_BATCH_IO transport: PREP_IO_CMDS once, a multishot FETCH_IO_CMDS per queue delivering
 // tag lists through a provided-buffer ring, and one COMMIT_IO_CMDS per queue per flush.
-import { native, addressOf } from '../native.js';
-import type { Ring } from '../uring/ring.js';
-import * as S from '../uring/sqe.js';
-import * as IO from '../uapi/io-uring.js';
-import * as U from '../uapi/ublk.js';
-import { setU64 } from '../uapi/structs.js';
-import { UblkError } from '../errors.js';
-
-export const K_PREP = 5;
-export const K_FETCH = 6;
-export const K_COMMIT = 7;
+import { native, addressOf } from '../../native.js';
+import type { Ring } from '../../uring/ring.js';
+import * as S from '../../uring/sqe.js';
+import * as IO from '../../uapi/io-uring.js';
+import * as U from '../../uapi/ublk.js';
+import { encodeBatchIo, encodeElem, ELEM_HEADER } from '../../uapi/batch.js';
+import { encodeBuf, encodeBufReg, bufRingTail, IO_URING_BUF, IO_URING_BUF_REG } from '../../uapi/buf-ring.js';
+import { ERRNO, UblkError } from '../../errors.js';
+import { K_COMMIT, K_FETCH, K_PREP, type Transport } from './core.js';
 
 /** Tag-list buffers per queue: each FETCH CQE takes one (at most 128 tags = 256 bytes). */
 const FETCH_BUFS = 16;
-const ENOBUFS = -105;
+const ENOBUFS = -ERRNO.ENOBUFS;
 
 interface QueueState {
   qid: number;
@@ -24,6 +22,7 @@ interface QueueState {
   bgid: number;
   pbuf: ArrayBuffer;
   pbufView: DataView;
+  pbufTailView: Uint16Array;
   pbufTail: number;
   tagBufs: ArrayBuffer;
   tagBase: number;
@@ -36,11 +35,11 @@ export interface BatchHost {
   readonly ring: Ring;
   readonly fdRef: number;
   readonly sqeFdFlags: number;
-  /** copy mode: per-slot buffer address */
-  bufAddr(s: number): number;
-  tag(s: number): number;
-  readonly copyMode: boolean;
-  readonly autoBufReg: boolean;
+  /** Copy mode: per-slot buffer addresses, sent in each element. */
+  readonly bufAddr: Float64Array | undefined;
+  readonly tag: Uint16Array;
+  /** The auto-buf-reg index of slot s (element buf_index). */
+  autoIndex(s: number): number;
   readonly fallback: boolean;
   /** a request arrived for slot s */
   deliver(s: number): void;
@@ -51,20 +50,20 @@ export interface BatchHost {
   kick(): void;
 }
 
-export class BatchTransport {
+export class BatchTransport implements Transport {
   private readonly h: BatchHost;
   private readonly queues: QueueState[] = [];
   private readonly stOfSlot: QueueState[] = [];
   private readonly elemBytes: number;
   private readonly flags: number;
-  // Element buffers kept alive until their CQE: id -> buffer.
-  private readonly inflight = new Map<number, { buf: ArrayBuffer; items?: Array<[number, number]> }>();
+  /** COMMIT_IO_CMDS in flight: id -> its (slot, result) elements, re-sent after a partial count. */
+  private readonly inflight = new Map<number, Array<[number, number]>>();
   private nextId = 1;
 
   constructor(h: BatchHost, slots: Array<[number, number]>, depth: number) {
     this.h = h;
-    this.flags = (h.copyMode ? U.UBLK_BATCH_F_HAS_BUF_ADDR : 0) | (h.fallback ? U.UBLK_BATCH_F_AUTO_BUF_REG_FALLBACK : 0);
-    this.elemBytes = U.SIZEOF_UBLK_ELEM_HEADER + (h.copyMode ? 8 : 0);
+    this.flags = (h.bufAddr ? U.UBLK_BATCH_F_HAS_BUF_ADDR : 0) | (h.fallback ? U.UBLK_BATCH_F_AUTO_BUF_REG_FALLBACK : 0);
+    this.elemBytes = ELEM_HEADER.size + (h.bufAddr ? 8 : 0);
     const byQ = new Map<number, QueueState>();
     slots.forEach(([q, t], s) => {
       let st = byQ.get(q);
@@ -82,17 +81,15 @@ export class BatchTransport {
   private makeQueue(qid: number, bgid: number, depth: number): QueueState {
     const n = native();
     const tagBufSize = Math.max(256, depth * 2);
-    const pbuf = n.alloc(FETCH_BUFS * IO.SIZEOF_IO_URING_BUF, 4096);
+    const pbuf = n.alloc(FETCH_BUFS * IO_URING_BUF.size, 4096);
     const tagBufs = n.alloc(FETCH_BUFS * tagBufSize, 4096);
-    const reg = new DataView(new ArrayBuffer(IO.SIZEOF_IO_URING_BUF_REG));
-    setU64(reg, 0, addressOf(pbuf));
-    reg.setUint32(8, FETCH_BUFS, true);
-    reg.setUint16(12, bgid, true);
+    const reg = new DataView(new ArrayBuffer(IO_URING_BUF_REG.size));
+    encodeBufReg(reg, 0, addressOf(pbuf), FETCH_BUFS, bgid);
     const r = n.register(this.h.ring.fd, IO.IORING_REGISTER_PBUF_RING, reg, 1);
     if (r < 0) throw UblkError.fromResult(r, 'io_uring register provided buffer ring');
     const st: QueueState = {
       qid, slotOfTag: new Int32Array(depth).fill(-1), slots: [], bgid, pbuf, pbufView: new DataView(pbuf),
-      pbufTail: 0, tagBufs, tagBase: addressOf(tagBufs), tagBufSize, pending: [],
+      pbufTailView: bufRingTail(pbuf), pbufTail: 0, tagBufs, tagBase: addressOf(tagBufs), tagBufSize, pending: [],
     };
     for (let b = 0; b < FETCH_BUFS; b++) this.provide(st, b);
     return st;
@@ -100,22 +97,19 @@ export class BatchTransport {
 
   /** Hands tag buffer `bid` (back) to the kernel: fill the next ring entry, then publish the tail. */
   private provide(st: QueueState, bid: number): void {
-    const v = st.pbufView;
-    const o = (st.pbufTail & (FETCH_BUFS - 1)) * IO.SIZEOF_IO_URING_BUF;
-    setU64(v, o, st.tagBase + bid * st.tagBufSize);
-    v.setUint32(o + 8, st.tagBufSize, true);
-    v.setUint16(o + 12, bid, true);
+    const o = (st.pbufTail & (FETCH_BUFS - 1)) * IO_URING_BUF.size;
+    encodeBuf(st.pbufView, o, st.tagBase + bid * st.tagBufSize, st.tagBufSize, bid);
     st.pbufTail = (st.pbufTail + 1) & 0xffff;
     // The tail shares bytes 14..15 of entry 0; Atomics on the u16 orders it after the entry.
-    Atomics.store(new Uint16Array(st.pbuf, 14, 1), 0, st.pbufTail);
+    Atomics.store(st.pbufTailView, 0, st.pbufTail);
   }
 
   /** PREP every slot (linked to the queue's first FETCH); the ring is submitted by the caller. */
-  start(autoIndex: (s: number) => number): void {
+  start(): void {
     for (const st of this.queues) {
-      const buf = this.elements(st.slots.map((s) => [s, 0]), autoIndex);
+      const buf = this.elements(st.slots.map((s) => [s, 0]));
       const o = this.cmd(st, U.UBLK_U_IO_PREP_IO_CMDS, st.slots.length, buf, K_PREP);
-      this.h.ring.sqes.setUint8(o + 1, this.h.ring.sqes.getUint8(o + 1) | IO.IOSQE_IO_LINK);
+      S.setSqeFlags(this.h.ring.sqes, o, this.h.sqeFdFlags | IO.IOSQE_IO_LINK);
       this.fetch(st);
     }
   }
@@ -124,30 +118,20 @@ export class BatchTransport {
     const v = this.h.ring.sqes;
     const o = this.h.ring.get();
     S.prepUringCmd(v, o, this.h.fdRef, U.UBLK_U_IO_FETCH_IO_CMDS);
-    v.setUint8(o + 1, this.h.sqeFdFlags | IO.IOSQE_BUFFER_SELECT);
-    v.setUint32(o + 28, IO.IORING_URING_CMD_MULTISHOT, true);
-    v.setUint16(o + 40, st.bgid, true);
-    this.header(v, o + 48, st.qid, 0, 0, 2);
+    S.setSqeFlags(v, o, this.h.sqeFdFlags | IO.IOSQE_BUFFER_SELECT);
+    S.setOpFlags(v, o, IO.IORING_URING_CMD_MULTISHOT);
+    S.setBufGroup(v, o, st.bgid);
+    encodeBatchIo(v, o + IO.SQE.cmd, st.qid, 0, 0, 2);
     S.setUserData(v, o, K_FETCH, this.queues.indexOf(st));
   }
 
-  private header(v: DataView, o: number, qid: number, flags: number, nr: number, elemBytes: number): void {
-    v.setUint16(o, qid, true);
-    v.setUint16(o + 2, flags, true);
-    v.setUint16(o + 4, nr, true);
-    v.setUint8(o + 6, elemBytes);
-  }
-
   /** Element array for PREP/COMMIT: {tag, buf_index, result} (+ buf_addr in copy mode). */
-  private elements(items: Array<[number, number]>, autoIndex: (s: number) => number): ArrayBuffer {
+  private elements(items: Array<[number, number]>): ArrayBuffer {
     const buf = native().alloc(Math.max(8, items.length * this.elemBytes), 8);
     const v = new DataView(buf);
+    const addr = this.h.bufAddr;
     items.forEach(([s, result], i) => {
-      const o = i * this.elemBytes;
-      v.setUint16(o, this.h.tag(s), true);
-      v.setUint16(o + 2, autoIndex(s), true);
-      v.setInt32(o + 4, result, true);
-      if (this.h.copyMode) setU64(v, o + 8, this.h.bufAddr(s));
+      encodeElem(v, i * this.elemBytes, this.h.tag[s], this.h.autoIndex(s), result, addr ? addr[s] : undefined);
     });
     return buf;
   }
@@ -156,13 +140,13 @@ export class BatchTransport {
     const v = this.h.ring.sqes;
     const o = this.h.ring.get();
     S.prepUringCmd(v, o, this.h.fdRef, op);
-    v.setUint8(o + 1, this.h.sqeFdFlags);
-    setU64(v, o + 16, addressOf(buf));
-    v.setUint32(o + 24, nr * this.elemBytes, true);
-    this.header(v, o + 48, st.qid, this.flags, nr, this.elemBytes);
+    S.setSqeFlags(v, o, this.h.sqeFdFlags);
+    S.setCmdAddr(v, o, addressOf(buf), nr * this.elemBytes);
+    encodeBatchIo(v, o + IO.SQE.cmd, st.qid, this.flags, nr, this.elemBytes);
     const id = this.nextId++;
-    this.inflight.set(id, { buf, items });
+    if (items) this.inflight.set(id, items);
     S.setUserData(v, o, kind, id);
+    this.h.ring.hold(o, buf);
     return o;
   }
 
@@ -172,25 +156,25 @@ export class BatchTransport {
   }
 
   /** One COMMIT_IO_CMDS per queue with everything committed since the last flush. */
-  flush(autoIndex: (s: number) => number): void {
+  flush(): void {
     for (const st of this.queues) {
       if (!st.pending.length) continue;
       const items: Array<[number, number]> = [];
       for (let i = 0; i < st.pending.length; i += 2) items.push([st.pending[i], st.pending[i + 1]]);
       st.pending.length = 0;
-      this.cmd(st, U.UBLK_U_IO_COMMIT_IO_CMDS, items.length, this.elements(items, autoIndex), K_COMMIT, items);
+      this.cmd(st, U.UBLK_U_IO_COMMIT_IO_CMDS, items.length, this.elements(items), K_COMMIT, items);
     }
   }
 
   onCqe(kind: number, lo: number, res: number, flags: number): void {
     if (kind === K_FETCH) return this.onFetch(this.queues[lo], res, flags);
-    const rec = this.inflight.get(lo);
+    const items = this.inflight.get(lo);
     this.inflight.delete(lo);
     if (res < 0) {
       this.h.error(new Error(`ublk batch ${kind === K_PREP ? 'PREP' : 'COMMIT'}_IO_CMDS failed: ${res}`));
-    } else if (kind === K_COMMIT && rec?.items && res < rec.items.length * this.elemBytes) {
+    } else if (kind === K_COMMIT && items && res < items.length * this.elemBytes) {
       // A partial count: the elements after it were not committed; send them again.
-      for (const [s, result] of rec.items.slice(Math.floor(res / this.elemBytes))) this.commit(s, result);
+      for (const [s, result] of items.slice(Math.floor(res / this.elemBytes))) this.commit(s, result);
       this.h.kick();
     }
   }
