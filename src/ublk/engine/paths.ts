@@ -6,15 +6,14 @@ import type { SlotBuffers } from './buffers.js';
 import { CopyPath, GetDataPath } from './copy.js';
 import { UserCopyPath } from './user-copy.js';
 import { ZeroCopyPath } from './zero-copy.js';
-import { AutoBufRegPath } from './auto-buf-reg.js';
 
 export function choosePath(loop: Loop, rw: TargetRw, x: ExtentIo, bufs: SlotBuffers): DataPath {
   const { mode, integrity } = loop.cfg;
   switch (mode) {
     case 'zero-copy':
-      return new ZeroCopyPath(loop, x);
+      return new ZeroCopyPath(loop, x, false);
     case 'auto-buf-reg':
-      return new AutoBufRegPath(loop, x);
+      return new ZeroCopyPath(loop, x, true);
     case 'user-copy':
       return new UserCopyPath(loop, rw, x, bufs, !integrity && routesToFiles(loop), !!integrity);
     case 'get-data':
