@@ -3,7 +3,8 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { findKernel } from './vm/run.mjs';
+import * as os from 'node:os';
+import { findKernel, crashSummary } from './vm/run.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const inVm = process.argv.includes('--in-vm');
@@ -96,7 +97,9 @@ async function vmRun(suite) {
   if (suite !== undefined) env.UBLKIT_VM_SUITE = suite;
   const timeout = process.env.UBLKIT_VM_TIMEOUT || '1800';
   const t0 = Date.now();
-  const r = await stream(process.execPath, [path.join(root, 'tools/vm/run.mjs'), '--timeout', timeout, '--',
+  // Kept so that a guest kernel crash can be named in the summary line, which CI shows.
+  const consoleLog = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ublkit-vm-')), 'console.log');
+  const r = await stream(process.execPath, [path.join(root, 'tools/vm/run.mjs'), '--timeout', timeout, '--console-log', consoleLog, '--',
     process.execPath, 'tools/test.mjs', '--in-vm'], env);
   const m = new RegExp(`^${COUNTS_TAG}(.*)$`, 'm').exec(r.text);
   // No counts: the boot died or timed out mid-suite; count the results it did report, plus one
@@ -107,7 +110,10 @@ async function vmRun(suite) {
     skipped: (r.text.match(/^\ufe63 /gm) ?? []).length,
   };
   if (r.status !== 0 && !c.fail) c.fail = 1;
-  const summary = `kernel ${name}: ${line(c)} in ${((Date.now() - t0) / 1000).toFixed(0)} s (incl. boot)`;
+  const crash = fs.existsSync(consoleLog) ? crashSummary(fs.readFileSync(consoleLog, 'utf8')) : null;
+  if (!crash) fs.rmSync(path.dirname(consoleLog), { recursive: true, force: true });
+  const summary = `kernel ${name}: ${line(c)} in ${((Date.now() - t0) / 1000).toFixed(0)} s (incl. boot)`
+    + (crash ? `\n  ${crash} (console log ${consoleLog})` : '');
   console.log(`\n${summary}`);
   return { c, summary };
 }

@@ -176,6 +176,29 @@ function guestEnv(extra) {
 function parseMem(m) { return String(m).replace(/i?b$/i, ''); }
 
 /**
+ * One line naming a guest kernel oops, panic or warning in `text` (the console log), or null: the first oops or
+ * panic line, where it happened (RIP), in which task, and the first calls of its trace. CI shows
+ * only a few lines of a failed run, so this line has to say what the 40-line tail would.
+ */
+export function crashSummary(text) {
+  const lines = text.replace(/\r/g, '').split('\n').map((l) => l.replace(/^\[\s*\d+\.\d+\]\s?/, ''));
+  const start = lines.findIndex((l) => /^(BUG:|Oops:|general protection fault|kernel BUG at|Kernel panic|WARNING: CPU|watchdog: BUG)/.test(l));
+  if (start < 0) return null;
+  const rest = lines.slice(start, start + 120);
+  const rip = rest.find((l) => /^RIP: \d+:/.test(l))?.replace(/^RIP: \d+:/, '').trim();
+  const comm = /Comm: (\S+)/.exec(rest.find((l) => /Comm: /.test(l)) ?? '')?.[1];
+  const at = rest.findIndex((l) => /^Call Trace:/.test(l));
+  const calls = [];
+  for (const l of at < 0 ? [] : rest.slice(at + 1)) {
+    if (/^(---\[|Modules linked in|RIP:|Kernel panic)/.test(l) || calls.length === 8) break;
+    const m = /^\s*([A-Za-z_][\w.]*)\+0x/.exec(l); // "? sym" guesses are left out
+    if (m) calls.push(m[1]);
+  }
+  return [`the guest kernel reported: ${lines[start].trim()}`, rip && `at ${rip}`, comm && `in ${comm}`,
+    calls.length && `called from ${calls.join(' < ')}`].filter(Boolean).join('; ');
+}
+
+/**
  * Run `cmd` (argv array) in the VM. Resolves to { code, timedOut, consoleLog, bootSeconds, seconds }.
  * opts: timeout (s), mem ('8G'), smp (2), cwd, shares (dirs), env ({} or ['N=V']), append (kernel
  *   args), stdout/stderr (writable streams; default process.*), consoleLog (path to keep the kernel
@@ -281,8 +304,9 @@ export async function runInVm(cmd, opts = {}) {
   let code;
   let vmFailed = true; // the VM, not the command, failed: keep the console log and say where it is
   const tail = () => {
-    const lines = fs.readFileSync(consoleLog, 'utf8').replace(/\r/g, '').split('\n');
-    return lines.slice(-40).join('\n');
+    const text = fs.readFileSync(consoleLog, 'utf8');
+    const crash = crashSummary(text);
+    return text.replace(/\r/g, '').split('\n').slice(-40).join('\n') + (crash ? `\n[vm] ${crash}` : '');
   };
   if (interrupted) {
     code = interrupted === 'SIGINT' ? 130 : interrupted === 'SIGHUP' ? 129 : 143;
