@@ -26,6 +26,16 @@ export function cli(args: string[], timeoutMs = 120_000): CliResult {
   return { status: r.status ?? (r.signal ? 128 : 1), stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `cli` without blocking the test's event loop: for commands that must run at the same time. */
+export function cliAsync(args: string[], timeoutMs = 120_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = (err as { code?: unknown } | null)?.code;
+      resolve({ status: err ? (typeof code === 'number' ? code : 128) : 0, stdout, stderr });
+    });
+  });
+}
+
 /** Runs `ublkit add ...` and returns the new device id (parsed as the selftests do). */
 export function addDevice(args: string[]): number {
   const r = cli(['add', ...args]);
