@@ -219,3 +219,49 @@ test('a COMMIT is linked behind its IO only where the kernel copies uring_cmd SQ
   for (const r of ['6.12.117+deb13-amd64', '6.13.2', '6.11.0', '6.5.0', 'garbage']) assert.equal(kernelCopiesCmdSqe(r), false, r);
   for (const r of ['6.14.0', '6.15.1-arch1', '7.2.13+deb14-amd64', '7.3.4+deb13-amd64']) assert.equal(kernelCopiesCmdSqe(r), true, r);
 });
+
+for (const mode of ['copy', 'get-data'] as DataMode[]) {
+  test(`${mode}: a READ that routes to holes gives zeroes whatever the slot held, without calling read()`, async () => {
+    const mem = new Uint8Array(256 * KiB);
+    let reads = 0;
+    // Holes below 128 KiB, the memory above: reads there, or across, are the target's.
+    const t: Target = {
+      size: mem.byteLength,
+      read(buf, off) {
+        reads++;
+        buf.set(mem.subarray(off, off + buf.byteLength));
+        return buf.byteLength;
+      },
+      write(buf, off) {
+        mem.set(buf, off);
+        return buf.byteLength;
+      },
+      route: (offset, length) => offset + length <= 128 * KiB ? [{ fd: -1, offset: 0, length, bufOffset: 0 }]
+        : [{ fd: -1, offset: 0, length: Math.max(0, 128 * KiB - offset), bufOffset: 0 }, { fd: 99, offset: 0, length, bufOffset: 0 }],
+    };
+    const { stand } = start({ depth: 1, mode }, t);
+    await stand.settle();
+    const read = async (off: number, len: number) => {
+      const r = new Uint8Array(len).fill(0x55);
+      stand.deliver(0, { op: U.UBLK_IO_OP_READ, off, len, data: r });
+      await stand.settle();
+      return r;
+    };
+    const zeroes = (n: number) => new Uint8Array(n);
+    assert.deepEqual(await read(0, 16 * KiB), zeroes(16 * KiB));
+    // A WRITE leaves its data in the slot: the next hole READ must not return it.
+    stand.deliver(0, { op: U.UBLK_IO_OP_WRITE, off: 128 * KiB, len: 64 * KiB, data: pattern(3, 64 * KiB) });
+    await stand.settle();
+    assert.deepEqual(await read(0, 64 * KiB), zeroes(64 * KiB));
+    assert.deepEqual(await read(4 * KiB, 64 * KiB), zeroes(64 * KiB));
+    // Longer than the zeroes the slot had: the rest is cleared too.
+    assert.deepEqual(await read(0, 100 * KiB), zeroes(100 * KiB));
+    assert.equal(reads, 0);
+    // A target READ fills the slot with data: the hole READ after it is zeroes again.
+    assert.deepEqual(await read(128 * KiB, 64 * KiB), pattern(3, 64 * KiB));
+    assert.equal(reads, 1);
+    assert.deepEqual(await read(0, 64 * KiB), zeroes(64 * KiB));
+    assert.ok(stand.commits.every((c) => c.result > 0), 'every request committed whole');
+    stand.dispose();
+  });
+}

@@ -15,6 +15,15 @@ export class CopyPath implements DataPath {
   private readonly bufs: Uint8Array[];
   /** The target routes to real files: read and write its extents here, no promise round trip. */
   private readonly direct: boolean;
+  /** The target routes, to holes at least in part: a READ of holes only is zeroes, never a call. */
+  private readonly holes: boolean;
+  /**
+   * Per slot, how many bytes at the start of its buffer are zero. Only the fill below sets it and
+   * any other request on the slot clears it first (a WRITE's data lands in the buffer, a target
+   * fills it, a target's write may scribble on it), so a run of hole READs (a null disk) fills
+   * once instead of clearing up to a megabyte for every request.
+   */
+  private readonly zeroed: Uint32Array;
 
   constructor(loop: Loop, rw: TargetRw, x: ExtentIo, bufs: Uint8Array[], direct: boolean) {
     this.loop = loop;
@@ -22,13 +31,40 @@ export class CopyPath implements DataPath {
     this.x = x;
     this.bufs = bufs;
     this.direct = direct;
+    this.holes = !direct && loop.target.route !== undefined;
+    this.zeroed = new Uint32Array(bufs.length);
   }
 
   start(s: number): void {
     if (this.direct) return this.x.directPass(s);
     const sl = this.loop.slots;
     const isRead = sl.op[s] === U.UBLK_IO_OP_READ;
-    this.rw.run(s, isRead, this.bufs[s].subarray(0, sl.len[s]), sl.off[s], (sl.flags[s] & U.UBLK_IO_F_FUA) !== 0, this, 0);
+    const len = sl.len[s];
+    if (this.holes && isRead && this.onlyHoles(sl.off[s], len)) {
+      if (this.zeroed[s] < len) {
+        this.bufs[s].fill(0, 0, len);
+        this.zeroed[s] = len;
+      }
+      return this.finish(s);
+    }
+    this.zeroed[s] = 0;
+    this.rw.run(s, isRead, this.bufs[s].subarray(0, len), sl.off[s], (sl.flags[s] & U.UBLK_IO_F_FUA) !== 0, this, 0);
+  }
+
+  /** Whether route() maps all of [off, off + len) to holes; anything else (or a throw) is the target's to read. */
+  private onlyHoles(off: number, len: number): boolean {
+    let extents;
+    try {
+      extents = this.loop.target.route!(off, len);
+    } catch {
+      return false;
+    }
+    let sum = 0;
+    for (const e of extents) {
+      if (e.fd >= 0 || e.length <= 0 || e.bufOffset < 0 || e.bufOffset + e.length > len) return false;
+      sum += e.length;
+    }
+    return sum === len;
   }
 
   pass(s: number): void {
