@@ -176,8 +176,8 @@ function guestEnv(extra) {
 function parseMem(m) { return String(m).replace(/i?b$/i, ''); }
 
 /**
- * One line naming a guest kernel oops, panic or warning in `text` (the console log), or null: the first oops or
- * panic line, where it happened (RIP), in which task, and the first calls of its trace. CI shows
+ * One line naming a guest kernel oops, panic or warning in `text` (the console log), or null: its
+ * first line, where it happened (RIP), in which task, and the first calls of its trace. CI shows
  * only a few lines of a failed run, so this line has to say what the 40-line tail would.
  */
 export function crashSummary(text) {
