@@ -39,6 +39,8 @@ export interface CliArgs {
   noPin: boolean;
   debugMask?: number;
   maxIoBufBytes?: number;
+  ioDescSize?: number;
+  rotateAutoBuf: boolean;
   metadataSize?: number;
   piOffset?: number;
   csumType?: string;
@@ -113,6 +115,9 @@ export const OPTIONS: Record<string, OptionSpec> = {
   debug_mask: { kind: 'hex', key: 'debugMask', min: 0, max: 2 ** 32 - 1, what: 'debug mask' },
   // Range and page multiple checked by maxIoBuf() below.
   max_io_buf_bytes: { kind: 'int', key: 'maxIoBufBytes', what: 'max IO buffer bytes' },
+  // The kernel's own rules (multiple of 8, 24..256) are checked with the other add options.
+  io_desc_size: { kind: 'int', key: 'ioDescSize', min: 0, max: 0xffff, what: 'io descriptor size' },
+  rotate_auto_buf: flag('rotateAutoBuf'),
   metadata_size: u8('metadataSize', 'integrity metadata size', 1),
   pi_offset: u8('piOffset', 'PI offset'),
   tag_size: u8('tagSize', 'PI tag size'),
@@ -202,7 +207,7 @@ export function parseArgs(argv: string[]): CliArgs {
   const a: CliArgs = {
     command: argv[0], number: -1, all: false, orphans: false, zeroCopy: false, autoZc: false, autoZcFallback: false,
     userCopy: false, getData: false, recovery: 0, recoveryFailIo: 0, recoveryReissue: 0, batch: false,
-    perIoTasks: false, noUblkFixedFd: false, foreground: false, quiet: false, json: false, safe: false,
+    rotateAutoBuf: false, perIoTasks: false, noUblkFixedFd: false, foreground: false, quiet: false, json: false, safe: false,
     noAutoPartScan: false, noPin: false, help: false, files: [], targetOpts: {},
   };
   // strict: false so that unknown options come back as tokens (refused below with their spelling)

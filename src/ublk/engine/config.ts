@@ -6,6 +6,8 @@ import type { DataMode } from '../modes.js';
 export interface EngineConfig {
   ublkcFd: number;
   queueDepth: number;
+  /** Bytes per descriptor slot (UBLK_F_IO_DESC_SIZE); default 24. */
+  ioDescSize?: number;
   maxIoBufBytes: number;
   /** (qid, tag) pairs this thread serves. */
   slots: Array<[number, number]>;
