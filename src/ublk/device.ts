@@ -91,6 +91,9 @@ export class Device extends EventEmitter {
       if (!(features & U.UBLK_F_CMD_IOCTL_ENCODE)) throw new UblkError('ENOTSUP', 'this kernel\'s ublk lacks ioctl-encoded commands: Linux 6.2 or newer is needed');
       const mode = chooseMode(opts.mode ?? 'auto', features, typeof local.target.route === 'function');
       checkMode(mode, features, local.target);
+      if (opts.rotateAutoBuf && !(mode === 'auto-buf-reg' && (opts.flags ?? 0) & U.UBLK_F_BATCH_IO)) {
+        throw new UblkError('EINVAL', 'rotateAutoBuf needs auto buffer registration and batch IO (UBLK_F_BATCH_IO)');
+      }
       if (local.target.integrity && mode !== 'user-copy') throw new UblkError('EINVAL', 'integrity metadata needs user copy mode (-u)');
       const want = (opts.flags ?? 0) | (opts.autoBufRegFallback ? U.UBLK_F_SUPPORT_ZERO_COPY : 0) |
         (local.target.integrity ? U.UBLK_F_INTEGRITY : 0) | (opts.ioDescSize !== undefined ? U.UBLK_F_IO_DESC_SIZE : 0);

@@ -99,7 +99,7 @@ export async function attach(
     const params = await crew.race(setup());
     const engineCfg: EngineBase = {
       ublkcFd: fd, queueDepth: info.queueDepth, ioDescSize: ioDescSizeOf(info), maxIoBufBytes: info.maxIoBufBytes, mode,
-      noFixedFd: opts.noFixedFd, autoBufRegFallback: opts.autoBufRegFallback, dieDuringFetch: opts.dieDuringFetch,
+      noFixedFd: opts.noFixedFd, autoBufRegFallback: opts.autoBufRegFallback, rotateAutoBuf: opts.rotateAutoBuf, dieDuringFetch: opts.dieDuringFetch,
       batch: (info.flags & U.UBLK_F_BATCH_IO) !== 0, shmem: opts.shmem,
       integrity: params.integrity ? { intervalExp: params.integrity.intervalExp, metadataSize: params.integrity.metadataSize } : undefined,
     };

@@ -37,6 +37,8 @@ export class QueueEngine implements Loop {
   private readonly desc: Uint32Array[] = [];
   /** u32 words from one tag's descriptor to the next (the negotiated slot size). */
   private readonly descWords: number;
+  /** Auto-buf-reg indices alternate per slot between s and s + n (batch IO only). */
+  private readonly rotating: boolean;
   /** COMMITs may be linked behind file IO (see kernelCopiesCmdSqe). */
   private readonly linkCommit: boolean;
   private descMaps: ArrayBuffer[] = [];
@@ -67,6 +69,7 @@ export class QueueEngine implements Loop {
     this.slots = new SlotTable(cfg.slots);
     this.live = n;
     this.descWords = ioDescWords(cfg.ioDescSize ?? IO_DESC.size);
+    this.rotating = !!cfg.rotateAutoBuf && !!cfg.batch && cfg.mode === 'auto-buf-reg' && !cfg.autoBufRegFallback;
     this.linkCommit = cfg.linkCommit ?? (cfg.stand ? true : kernelCopiesCmdSqe(os.release()));
     this.done = new Promise((r) => (this.resolveDone = r));
     if (cfg.cpu !== undefined) {
@@ -90,7 +93,7 @@ export class QueueEngine implements Loop {
     this.sqeFdFlags = cfg.noFixedFd ? 0 : IO.IOSQE_FIXED_FILE;
     try {
       if (!cfg.noFixedFd) this.ring.registerFiles([cfg.ublkcFd]);
-      if (fixedBufs) this.ring.registerSparseBuffers(n);
+      if (fixedBufs) this.ring.registerSparseBuffers(this.rotating ? 2 * n : n);
       if (cfg.stand) cfg.stand.descriptors.forEach((d, q) => (this.desc[q] = d));
       else this.descMaps = mapDescriptors(cfg.ublkcFd, cfg.queueDepth, this.slots.qid, this.desc, cfg.ioDescSize);
       const bufs = (this.bufs = new SlotBuffers(n, cfg.maxIoBufBytes, !fixedBufs, cfg.integrity));
@@ -117,7 +120,8 @@ export class QueueEngine implements Loop {
     return new BatchTransport({
       ring: this.ring, fdRef: this.fdRef, sqeFdFlags: this.sqeFdFlags,
       bufAddr: this.cfg.mode === 'copy' ? bufs.dataAddr : undefined, tag: this.slots.tag,
-      autoIndex: (s) => autoBufIndex(s, fallback), fallback,
+      autoIndex: (s) => autoBufIndex(s, fallback, this.slots.bufIndex[s]), fallback,
+      rotate: this.rotating ? (s) => this.slots.rotate(s) : undefined,
       deliver: (s) => {
         this.own(s);
         this.dispatch(s);
