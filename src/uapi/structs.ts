@@ -114,7 +114,11 @@ export interface Params {
   integrity?: ParamIntegrity;
 }
 
-export function encodeParams(v: DataView, off: number, p: Params): void {
+/**
+ * Writes struct ublk_params. `explicit`, when given, is sent as is (set_params probes the kernel's
+ * checks with missing types); otherwise it says which sub-structs `p` has.
+ */
+export function encodeParams(v: DataView, off: number, p: Params, explicit?: number): void {
   for (let i = 0; i < U.SIZEOF_UBLK_PARAMS; i++) v.setUint8(off + i, 0);
   let types = U.UBLK_PARAM_TYPE_BASIC;
   const b = p.basic;
@@ -164,7 +168,7 @@ export function encodeParams(v: DataView, off: number, p: Params): void {
     v.setUint8(off + 146, i.tagSize);
   }
   v.setUint32(off + 0, U.SIZEOF_UBLK_PARAMS, true);
-  v.setUint32(off + 4, types, true);
+  v.setUint32(off + 4, explicit ?? types, true);
 }
 
 /** A GET_PARAMS buffer: the kernel fills as much of struct ublk_params as `len` says we have room for. */

@@ -49,3 +49,38 @@ test('buffer index rotation: each slot alternates between s and s + n; the fallb
   assert.equal(autoBufIndex(2, true, t.bufIndex[2]), 0xffff);
   assert.equal(autoBufIndex(2, false), 2);
 });
+
+test('set_params: kublk\'s defaults, --param_types, and values into struct ublk_params', async () => {
+  const { setParamsRequest, parseParamTypes } = await import('../../src/cli/commands/set-params.js');
+  const U = await import('../../src/uapi/ublk.js');
+  const req = (s: string) => setParamsRequest(parseArgs(['set_params', ...s.split(' ').filter(Boolean)]));
+  const d = req('-q 1 -d 2');
+  assert.equal(d.types, U.UBLK_PARAM_TYPE_BASIC);
+  assert.deepEqual(d.params.basic, { attrs: 0, logicalBsShift: 9, physicalBsShift: 12, ioMinShift: 9, ioOptShift: 12, maxSectors: 2048, chunkSectors: 128, devSectors: 2048, virtBoundaryMask: 0 });
+  assert.deepEqual(d.params.zoned, { maxOpenZones: 0, maxActiveZones: 0, maxZoneAppendSectors: 8 });
+  assert.equal(parseParamTypes('none'), 0);
+  assert.equal(parseParamTypes('basic,zoned'), U.UBLK_PARAM_TYPE_BASIC | U.UBLK_PARAM_TYPE_ZONED);
+  assert.equal(parseParamTypes('zoned'), U.UBLK_PARAM_TYPE_ZONED);
+  assert.throws(() => parseParamTypes('basic,discard'), /--param_types basic,discard: use basic, zoned/);
+  const z = req('-u --zoned --param_types basic,zoned --chunk_sectors 96 --dev_sectors 1536 --max_open_zones 5 --max_active_zones 6 --max_zone_append_sectors 0 --logical_bs_shift 12 --physical_bs_shift 9 --max_sectors 2049');
+  assert.equal(z.params.basic.chunkSectors, 96);
+  assert.equal(z.params.basic.devSectors, 1536);
+  assert.equal(z.params.basic.logicalBsShift, 12);
+  assert.equal(z.params.basic.physicalBsShift, 9);
+  assert.equal(z.params.basic.maxSectors, 2049);
+  assert.deepEqual(z.params.zoned, { maxOpenZones: 5, maxActiveZones: 6, maxZoneAppendSectors: 0 });
+  assert.throws(() => req('--logical_bs_shift 256'), /--logical_bs_shift 256: logical block shift must be 0\.\.255/);
+  assert.throws(() => req('--max_sectors -1'), /max sectors must be 0\.\./);
+});
+
+test('set_params encodes the types word as given, even without the basic type', async () => {
+  const S = await import('../../src/uapi/structs.js');
+  const U = await import('../../src/uapi/ublk.js');
+  const v = new DataView(new ArrayBuffer(U.SIZEOF_UBLK_PARAMS));
+  const basic = { attrs: 0, logicalBsShift: 9, physicalBsShift: 12, ioMinShift: 9, ioOptShift: 12, maxSectors: 2048, chunkSectors: 128, devSectors: 2048, virtBoundaryMask: 0 };
+  S.encodeParams(v, 0, { basic, zoned: { maxOpenZones: 1, maxActiveZones: 2, maxZoneAppendSectors: 8 } }, 0);
+  assert.equal(v.getUint32(4, true), 0);
+  assert.equal(v.getUint32(84, true), 8, 'values are written all the same');
+  S.encodeParams(v, 0, { basic, zoned: { maxOpenZones: 1, maxActiveZones: 2, maxZoneAppendSectors: 8 } });
+  assert.equal(v.getUint32(4, true), U.UBLK_PARAM_TYPE_BASIC | U.UBLK_PARAM_TYPE_ZONED);
+});
