@@ -13,9 +13,13 @@ import * as U from '../../src/uapi/ublk.js';
 const skip = kernelSkipReason();
 const noFio = hasProgram('fio') ? undefined : 'fio is not installed';
 const work = fs.mkdtempSync(path.join(os.homedir(), 'ublkit-l73-'));
-// UBLK_F_IO_DESC_SIZE came with 7.3, and so did the COMMIT that drops an old auto-buf-reg index
-// before storing the new one (rotation needs it) and the SET_PARAMS block-size check.
-const not73 = skip ?? lacks('UBLK_F_IO_DESC_SIZE');
+const noDescSize = skip ?? lacks('UBLK_F_IO_DESC_SIZE');
+/**
+ * Linux 7.3 behaviour without a feature bit of its own (a batch COMMIT that drops the old
+ * auto-buf-reg index before storing the new one; SET_PARAMS refusing logical > physical block):
+ * UBLK_F_IO_DESC_SIZE, new in the same release, marks the kernel.
+ */
+const not73 = (what: string): string | undefined => skip ?? (lacks('UBLK_F_IO_DESC_SIZE') ? `${what} needs Linux 7.3 (no UBLK_F_IO_DESC_SIZE here)` : undefined);
 
 async function rawFeatures(): Promise<number> {
   const c = new Control();
@@ -44,7 +48,7 @@ function refused(args: string[]): string {
 }
 
 for (const q of [1, 2]) {
-  test(`loop --io_desc_size 64 -q ${q}: negotiated, listed, fio verify`, { skip: not73 ?? noFio }, async () => {
+  test(`loop --io_desc_size 64 -q ${q}: negotiated, listed, fio verify`, { skip: noDescSize ?? noFio }, async () => {
     const mark = dmesgMark('l73-desc');
     const file = backing('desc.img', 64 << 20);
     await withCliDevice(['-t', 'loop', '-q', String(q), '--io_desc_size', '64', file], (id, dev) => {
@@ -60,7 +64,7 @@ for (const q of [1, 2]) {
   });
 }
 
-test('--io_desc_size 256 with user copy: the largest slot', { skip: not73 ?? noFio }, async () => {
+test('--io_desc_size 256 with user copy: the largest slot', { skip: noDescSize ?? noFio }, async () => {
   const file = backing('desc256.img', 32 << 20);
   await withCliDevice(['-t', 'loop', '-q', '2', '-u', '--io_desc_size', '256', file], (id, dev) => {
     assert.equal(listJson(id).mode, 'user-copy');
@@ -82,7 +86,7 @@ test('without UBLK_F_IO_DESC_SIZE: --io_desc_size is refused, plain devices keep
   });
 });
 
-test('batch + auto_zc + rotate_auto_buf: a 64 KiB write in 5 s, then fio verify', { skip: not73 ?? lacks('BATCH_IO', 'AUTO_BUF_REG') ?? noFio }, async () => {
+test('batch + auto_zc + rotate_auto_buf: a 64 KiB write in 5 s, then fio verify', { skip: skip ?? lacks('BATCH_IO', 'AUTO_BUF_REG') ?? not73('dropping the old index at COMMIT') ?? noFio }, async () => {
   const mark = dmesgMark('l73-rotate');
   const file = backing('rotate.img', 64 << 20);
   await withCliDevice(['-t', 'loop', '-q', '1', '--nthreads', '1', '-b', '--auto_zc', '--rotate_auto_buf', file], (id, dev) => {
@@ -119,7 +123,7 @@ const BASIC_REFUSED: Array<[string, string[], boolean]> = [
   ['logical block larger than physical block', ['--logical_bs_shift', '12', '--physical_bs_shift', '9'], true],
 ];
 for (const [name, args, new73] of BASIC_REFUSED) {
-  test(`set_params refused: ${name}`, { skip: new73 ? not73 : skip }, () => {
+  test(`set_params refused: ${name}`, { skip: new73 ? not73('this SET_PARAMS check') : skip }, () => {
     // kublk's exit status: main() returns -EINVAL, truncated to 8 bits.
     assert.deepEqual(setParams(args), { status: 256 - 22, stdout: 'SET_PARAMS returned -22\n' });
   });

@@ -1,6 +1,8 @@
 // Linux 7.3 additions without a kernel: --io_desc_size, --rotate_auto_buf and set_params parsing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from '../../src/cli/args.js';
 import { deviceOptions } from '../../src/cli/add-options.js';
 import { SlotTable } from '../../src/ublk/engine/slots.js';
@@ -83,4 +85,17 @@ test('set_params encodes the types word as given, even without the basic type', 
   assert.equal(v.getUint32(84, true), 8, 'values are written all the same');
   S.encodeParams(v, 0, { basic, zoned: { maxOpenZones: 1, maxActiveZones: 2, maxZoneAppendSectors: 8 } });
   assert.equal(v.getUint32(4, true), U.UBLK_PARAM_TYPE_BASIC | U.UBLK_PARAM_TYPE_ZONED);
+});
+
+test('set_params is in the command table: help, usage, and a bad --param_types exits 234 before any kernel call', () => {
+  const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  const h = run(['help', 'set_params']);
+  assert.equal(h.status, 0);
+  assert.match(h.stdout, /^usage: ublkit set_params /);
+  assert.match(run(['help']).stdout, /\n  set_params /);
+  const b = run(['set_params', '--param_types', 'zoned,bogus']);
+  assert.equal(b.status, 234, 'kublk: main() returns -EINVAL');
+  assert.equal(b.stderr, 'ublkit: --param_types zoned,bogus: use basic, zoned (comma-separated) or none\n');
+  assert.equal(b.stdout, '');
 });
