@@ -4,6 +4,7 @@ import * as U from '../uapi/ublk.js';
 import type { DeviceOptions } from '../ublk/device-options.js';
 import type { ModeRequest } from '../ublk/modes.js';
 import { UblkError } from '../errors.js';
+import { ioDescSizeProblem } from '../uapi/structs.js';
 import type { CliArgs } from './args.js';
 import type { Launch } from './daemon-protocol.js';
 import { targetSpec } from './targets.js';
@@ -49,12 +50,16 @@ export function deviceOptions(a: CliArgs): DeviceOptions {
   if (a.htlb && !a.shmemZc) throw new UblkError('EINVAL', '--htlb needs --shmem_zc');
   if (a.autoZcFallback && !(a.autoZc && a.zeroCopy)) throw new UblkError('EINVAL', '--auto_zc_fallback requires both --auto_zc and -z');
   if (a.autoZcFallback && a.type !== 'null') throw new UblkError('EINVAL', `--auto_zc_fallback is only supported by the null target`);
+  if (a.rotateAutoBuf && !(a.autoZc && a.batch)) throw new UblkError('EINVAL', 'rotate_auto_buf requires --auto_zc and --batch');
+  const descBad = a.ioDescSize === undefined ? undefined : ioDescSizeProblem(a.ioDescSize);
+  if (descBad) throw new UblkError('EINVAL', `--io_desc_size ${a.ioDescSize}: ${descBad}`);
   const mb = a.maxIoBufBytes;
   if (mb !== undefined && (mb < 4096 || mb > 32 << 20)) throw new UblkError('EINVAL', `--max_io_buf_bytes ${mb}: must be 4096..33554432`);
   return {
     target: targetSpec(a), id: a.number, queues, depth, threads: nthreads,
     mode: a.autoZcFallback ? 'auto-buf-reg' : pickMode(a), autoBufRegFallback: a.autoZcFallback,
     noFixedFd: a.noUblkFixedFd, maxIoBufBytes: mb, flags, perIoTasks: a.perIoTasks,
+    ioDescSize: a.ioDescSize, rotateAutoBuf: a.rotateAutoBuf || undefined,
     // Stored at add, compared at recover: other files, order or layout would scramble the disk.
     serverFlags: fingerprint(a),
     shmem: a.htlb ? { path: a.htlb, readOnly: a.rdonlyShmemBuf } : undefined,

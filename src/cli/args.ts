@@ -39,6 +39,21 @@ export interface CliArgs {
   noPin: boolean;
   debugMask?: number;
   maxIoBufBytes?: number;
+  ioDescSize?: number;
+  rotateAutoBuf: boolean;
+  /** set_params: UBLK_F_ZONED on the device, the param types and values to send. */
+  zoned: boolean;
+  paramTypes?: string;
+  logicalBsShift?: number;
+  physicalBsShift?: number;
+  ioMinShift?: number;
+  ioOptShift?: number;
+  maxSectors?: number;
+  chunkSectors?: number;
+  devSectors?: number;
+  maxZoneAppendSectors?: number;
+  maxOpenZones?: number;
+  maxActiveZones?: number;
   metadataSize?: number;
   piOffset?: number;
   csumType?: string;
@@ -72,6 +87,7 @@ export interface OptionSpec {
 
 const I32 = 2 ** 31 - 1;
 const u8 = (key: keyof CliArgs, what: string, min = 0): OptionSpec => ({ kind: 'int', key, min, max: 255, what });
+const u32 = (key: keyof CliArgs, what: string): OptionSpec => ({ kind: 'int', key, min: 0, max: 2 ** 32 - 1, what });
 const flag = (key: keyof CliArgs, short?: string): OptionSpec => ({ kind: 'flag', key, short });
 
 /**
@@ -113,6 +129,22 @@ export const OPTIONS: Record<string, OptionSpec> = {
   debug_mask: { kind: 'hex', key: 'debugMask', min: 0, max: 2 ** 32 - 1, what: 'debug mask' },
   // Range and page multiple checked by maxIoBuf() below.
   max_io_buf_bytes: { kind: 'int', key: 'maxIoBufBytes', what: 'max IO buffer bytes' },
+  // The kernel's own rules (multiple of 8, 24..256) are checked with the other add options.
+  io_desc_size: { kind: 'int', key: 'ioDescSize', min: 0, max: 0xffff, what: 'io descriptor size' },
+  rotate_auto_buf: flag('rotateAutoBuf'),
+  // set_params: the fields of struct ublk_params it sends (u8 shifts, u32 counts, u64 capacity).
+  zoned: flag('zoned'),
+  param_types: { kind: 'str', key: 'paramTypes' },
+  logical_bs_shift: u8('logicalBsShift', 'logical block shift'),
+  physical_bs_shift: u8('physicalBsShift', 'physical block shift'),
+  io_min_shift: u8('ioMinShift', 'minimum IO shift'),
+  io_opt_shift: u8('ioOptShift', 'optimal IO shift'),
+  max_sectors: u32('maxSectors', 'max sectors'),
+  chunk_sectors: u32('chunkSectors', 'chunk sectors'),
+  dev_sectors: { kind: 'int', key: 'devSectors', min: 0, max: Number.MAX_SAFE_INTEGER, what: 'device sectors' },
+  max_zone_append_sectors: u32('maxZoneAppendSectors', 'max zone append sectors'),
+  max_open_zones: u32('maxOpenZones', 'max open zones'),
+  max_active_zones: u32('maxActiveZones', 'max active zones'),
   metadata_size: u8('metadataSize', 'integrity metadata size', 1),
   pi_offset: u8('piOffset', 'PI offset'),
   tag_size: u8('tagSize', 'PI tag size'),
@@ -202,7 +234,7 @@ export function parseArgs(argv: string[]): CliArgs {
   const a: CliArgs = {
     command: argv[0], number: -1, all: false, orphans: false, zeroCopy: false, autoZc: false, autoZcFallback: false,
     userCopy: false, getData: false, recovery: 0, recoveryFailIo: 0, recoveryReissue: 0, batch: false,
-    perIoTasks: false, noUblkFixedFd: false, foreground: false, quiet: false, json: false, safe: false,
+    rotateAutoBuf: false, zoned: false, perIoTasks: false, noUblkFixedFd: false, foreground: false, quiet: false, json: false, safe: false,
     noAutoPartScan: false, noPin: false, help: false, files: [], targetOpts: {},
   };
   // strict: false so that unknown options come back as tokens (refused below with their spelling)

@@ -14,6 +14,8 @@ export interface Listing {
   capacitySectors: number;
   sizeBytes: number;
   maxIoBufBytes: number;
+  /** Set when the slot size was negotiated (UBLK_F_IO_DESC_SIZE). */
+  ioDescSize?: number;
   pid: number;
   flags: number;
   state: string;
@@ -89,6 +91,7 @@ export async function gather(ctrl: Control, id: number): Promise<Listing> {
     capacitySectors: params.basic.devSectors,
     sizeBytes: params.basic.devSectors * 512,
     maxIoBufBytes: info.maxIoBufBytes,
+    ioDescSize: info.flags & U.UBLK_F_IO_DESC_SIZE ? info.ioDescSize : undefined,
     pid: info.ublksrvPid,
     flags: info.flags,
     state: STATES[info.state] ?? 'UNKNOWN',
@@ -107,6 +110,7 @@ export function formatListing(l: Listing, quiet = false): string {
     out += `dev id ${l.id}: nr_hw_queues ${l.nrHwQueues} queue_depth ${l.queueDepth} block size ${l.blockSize} dev_capacity ${l.capacitySectors}\n`;
     // After kublk's 11 fields, so that scripts reading `$11` still get the state.
     out += `\tmax rq size ${l.maxIoBufBytes} daemon pid ${l.pid} flags 0x${l.flags.toString(16)} state ${l.state}${l.orphan ? ' orphan' : ''}\n`;
+    if (l.ioDescSize !== undefined) out += `\tio_desc_size ${l.ioDescSize}\n`;
   }
   // kublk prints only the first CPU of each queue's mask, each CPU followed by a space.
   for (const q of l.queues) out += `\tqueue ${q.id}: affinity(${q.affinity.length ? q.affinity[0] + ' ' : ''})\n`;

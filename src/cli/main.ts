@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   stop: () => import('./commands/stop.js'),
   quiesce: () => import('./commands/quiesce.js'),
   update_size: () => import('./commands/update-size.js'),
+  set_params: () => import('./commands/set-params.js'),
   help: async () => helpCommand(findCommand),
 };
 

@@ -11,12 +11,14 @@ export const ADD_OPTIONS = `options:
                           --per_io_tasks or -b
   --per_io_tasks          spread the (queue, tag) slots over the threads
   -b, --batch             batch IO commands (UBLK_F_BATCH_IO)
+  --rotate_auto_buf       with -b --auto_zc: alternate each tag between two buffer indices
   -g, -u, -z, --auto_zc   data mode: get-data, user copy, zero copy, auto buffer registration
   --mode M                auto, copy (default), get-data, user-copy, zero-copy or auto-buf-reg
   --auto_zc_fallback      null target: auto buffer registration falling back to -z (needs -z --auto_zc)
   -r 1, -e 1, -i 1        recoverable (-e: fail IO while no server; -i: reissue it to the next)
   -s, --size SIZE         memory / null size: bytes or with K, M, G, T
   --max_io_buf_bytes N    largest request in bytes: a page multiple, up to 33554432 (default 1048576)
+  --io_desc_size N        io descriptor slot bytes: a multiple of 8, 24..256 (UBLK_F_IO_DESC_SIZE)
   --no_ublk_fixed_fd      use the raw /dev/ublkcN fd in SQEs
   --no_auto_part_scan     no partition scan at start
   --no_pin                leave serving threads unbound (default: on their queue's first CPU)

@@ -31,6 +31,8 @@ export interface DevInfo {
   nrHwQueues: number;
   queueDepth: number;
   state: number;
+  /** Bytes per descriptor slot; meaningful only with UBLK_F_IO_DESC_SIZE (the pad before 7.3). */
+  ioDescSize: number;
   maxIoBufBytes: number;
   devId: number;
   ublksrvPid: number;
@@ -45,6 +47,7 @@ export function encodeDevInfo(v: DataView, off: number, d: Partial<DevInfo>): vo
   v.setUint16(off + 0, d.nrHwQueues ?? 1, true);
   v.setUint16(off + 2, d.queueDepth ?? 128, true);
   v.setUint16(off + 4, d.state ?? 0, true);
+  v.setUint16(off + 6, d.ioDescSize ?? 0, true);
   v.setUint32(off + 8, d.maxIoBufBytes ?? 0, true);
   v.setUint32(off + 12, (d.devId ?? -1) >>> 0, true);
   v.setInt32(off + 16, d.ublksrvPid ?? -1, true);
@@ -57,6 +60,7 @@ export function decodeDevInfo(v: DataView, off: number): DevInfo {
     nrHwQueues: v.getUint16(off + 0, true),
     queueDepth: v.getUint16(off + 2, true),
     state: v.getUint16(off + 4, true),
+    ioDescSize: v.getUint16(off + 6, true),
     maxIoBufBytes: v.getUint32(off + 8, true),
     devId: v.getUint32(off + 12, true),
     ublksrvPid: v.getInt32(off + 16, true),
@@ -110,7 +114,11 @@ export interface Params {
   integrity?: ParamIntegrity;
 }
 
-export function encodeParams(v: DataView, off: number, p: Params): void {
+/**
+ * Writes struct ublk_params. `explicit`, when given, is sent as is (set_params probes the kernel's
+ * checks with missing types); otherwise it says which sub-structs `p` has.
+ */
+export function encodeParams(v: DataView, off: number, p: Params, explicit?: number): void {
   for (let i = 0; i < U.SIZEOF_UBLK_PARAMS; i++) v.setUint8(off + i, 0);
   let types = U.UBLK_PARAM_TYPE_BASIC;
   const b = p.basic;
@@ -160,7 +168,7 @@ export function encodeParams(v: DataView, off: number, p: Params): void {
     v.setUint8(off + 146, i.tagSize);
   }
   v.setUint32(off + 0, U.SIZEOF_UBLK_PARAMS, true);
-  v.setUint32(off + 4, types, true);
+  v.setUint32(off + 4, explicit ?? types, true);
 }
 
 /** A GET_PARAMS buffer: the kernel fills as much of struct ublk_params as `len` says we have room for. */
@@ -237,10 +245,27 @@ export function userCopyOffset(qid: number, tag: number, byteOffset: number, int
   return pos;
 }
 
-/** Offset of queue `qid`'s descriptor array in the ublkc mmap space (4 KiB pages). */
-export function descMmapOffset(qid: number, pageSize = 4096): number {
-  const stride = roundUp(U.UBLK_MAX_QUEUE_DEPTH * U.SIZEOF_UBLKSRV_IO_DESC, pageSize);
+/**
+ * Offset of queue `qid`'s descriptor array in the ublkc mmap space: each queue owns room for the
+ * deepest queue at the negotiated slot size, page aligned.
+ */
+export function descMmapOffset(qid: number, pageSize = 4096, descSize: number = U.SIZEOF_UBLKSRV_IO_DESC): number {
+  const stride = roundUp(U.UBLK_MAX_QUEUE_DEPTH * descSize, pageSize);
   return U.UBLKSRV_CMD_BUF_OFFSET + qid * stride;
+}
+
+/** The descriptor slot size in force for a device: negotiated, or the struct's own 24 bytes. */
+export function ioDescSizeOf(info: Pick<DevInfo, 'flags' | 'ioDescSize'>): number {
+  return info.flags & U.UBLK_F_IO_DESC_SIZE && info.ioDescSize ? info.ioDescSize : U.SIZEOF_UBLKSRV_IO_DESC;
+}
+
+/** Why a descriptor slot size cannot be negotiated (the kernel's ADD_DEV rules), or undefined. */
+export function ioDescSizeProblem(n: number): string | undefined {
+  const min = U.SIZEOF_UBLKSRV_IO_DESC;
+  if (!Number.isInteger(n) || n < min || n > U.UBLK_MAX_IO_DESC_SIZE || n % 8) {
+    return `must be a multiple of 8 from ${min} to ${U.UBLK_MAX_IO_DESC_SIZE}`;
+  }
+  return undefined;
 }
 
 export function roundUp(n: number, align: number): number {

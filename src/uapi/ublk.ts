@@ -1,4 +1,4 @@
-// ublk kernel ABI constants (Linux 7.2), written from shared/spec/ublk-uapi.md; kernel spellings kept.
+// ublk kernel ABI constants (Linux 7.3), written from shared/spec/ublk-uapi.md; kernel spellings kept.
 
 // Control commands: _IOR/_IOWR('u', nr, struct ublksrv_ctrl_cmd /* 32 bytes */).
 export const UBLK_U_CMD_GET_QUEUE_AFFINITY = 0x80207501;
@@ -51,15 +51,17 @@ export const UBLK_F_INTEGRITY = 1 << 16;
 export const UBLK_F_SAFE_STOP_DEV = 1 << 17;
 export const UBLK_F_NO_AUTO_PART_SCAN = 1 << 18;
 export const UBLK_F_SHMEM_ZC = 1 << 19;
+/** The descriptor slot size is ublksrv_ctrl_dev_info.io_desc_size instead of 24 (Linux 7.3). */
+export const UBLK_F_IO_DESC_SIZE = 1 << 20;
 
-/** Names of feature bits 0..19 in bit order, as `kublk features` prints them. */
+/** Names of feature bits 0..20 in bit order, as `kublk features` prints them. */
 export const UBLK_F_NAMES = [
   'UBLK_F_SUPPORT_ZERO_COPY', 'UBLK_F_URING_CMD_COMP_IN_TASK', 'UBLK_F_NEED_GET_DATA',
   'UBLK_F_USER_RECOVERY', 'UBLK_F_USER_RECOVERY_REISSUE', 'UBLK_F_UNPRIVILEGED_DEV',
   'UBLK_F_CMD_IOCTL_ENCODE', 'UBLK_F_USER_COPY', 'UBLK_F_ZONED', 'UBLK_F_USER_RECOVERY_FAIL_IO',
   'UBLK_F_UPDATE_SIZE', 'UBLK_F_AUTO_BUF_REG', 'UBLK_F_QUIESCE', 'UBLK_F_PER_IO_DAEMON',
   'UBLK_F_BUF_REG_OFF_DAEMON', 'UBLK_F_BATCH_IO', 'UBLK_F_INTEGRITY', 'UBLK_F_SAFE_STOP_DEV',
-  'UBLK_F_NO_AUTO_PART_SCAN', 'UBLK_F_SHMEM_ZC',
+  'UBLK_F_NO_AUTO_PART_SCAN', 'UBLK_F_SHMEM_ZC', 'UBLK_F_IO_DESC_SIZE',
 ] as const;
 
 // Device states.
@@ -114,6 +116,8 @@ export const UBLK_ATTR_FUA = 1 << 3;
 // Limits and mmap/user-copy geometry.
 export const UBLK_MAX_QUEUE_DEPTH = 4096;
 export const UBLK_MAX_NR_QUEUES = 4096;
+/** The largest negotiable descriptor slot; it must also be a multiple of 8 (the struct's alignment). */
+export const UBLK_MAX_IO_DESC_SIZE = 256;
 export const UBLKSRV_CMD_BUF_OFFSET = 0;
 export const UBLKSRV_IO_BUF_OFFSET = 0x80000000;
 export const UBLK_IO_BUF_BITS = 25;

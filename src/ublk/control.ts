@@ -148,9 +148,10 @@ export class Control {
     return decodeDevInfo(new DataView(buf), path.length);
   }
 
-  async setParams(devId: number, p: Params): Promise<void> {
+  /** SET_PARAMS; `types` overrides the types word (default: the sub-structs `p` has). */
+  async setParams(devId: number, p: Params, types?: number): Promise<void> {
     const buf = native().alloc(U.SIZEOF_UBLK_PARAMS, 8);
-    encodeParams(new DataView(buf), 0, p);
+    encodeParams(new DataView(buf), 0, p, types);
     await this.cmd(U.UBLK_U_CMD_SET_PARAMS, devId, 'SET_PARAMS', { buf });
   }
 

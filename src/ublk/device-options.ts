@@ -20,6 +20,11 @@ export interface DeviceOptions {
   threads?: number;
   mode?: ModeRequest;
   maxIoBufBytes?: number;
+  /**
+   * Bytes per io descriptor slot, negotiated with UBLK_F_IO_DESC_SIZE (Linux 7.3): a multiple of
+   * 8 from 24 to 256. Unset: the kernel's 24, and no new feature is asked for.
+   */
+  ioDescSize?: number;
   /** Extra UBLK_F_* flags to request (recovery, quiesce, ...); refused if the kernel lacks one. */
   flags?: number;
   /** UBLK_F_* flags to request only where the kernel has them (e.g. QUIESCE with recovery). */
@@ -37,6 +42,12 @@ export interface DeviceOptions {
    * A test mode, as kublk's --auto_zc_fallback.
    */
   autoBufRegFallback?: boolean;
+  /**
+   * Batch IO with automatic buffer registration: every COMMIT names the other of two buffer
+   * indices of its slot for the next request (as kublk's --rotate_auto_buf), so the kernel must
+   * drop the old registration before it stores the new one.
+   */
+  rotateAutoBuf?: boolean;
   /**
    * UBLK_F_SHMEM_ZC: after START, map this file (hugetlbfs, memfd path...) MAP_SHARED and register
    * it with REG_BUF; client IO whose pages lie in it skips every copy.

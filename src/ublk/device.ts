@@ -6,7 +6,7 @@ import type { Crew } from './crew.js';
 import { native } from '../native.js';
 import { buildParams } from './params.js';
 import { type DataMode, MODE_FLAGS, chooseMode, modeOfFlags } from './modes.js';
-import type { DevInfo, Params } from '../uapi/structs.js';
+import { type DevInfo, type Params, ioDescSizeProblem } from '../uapi/structs.js';
 import * as U from '../uapi/ublk.js';
 import { UblkError } from '../errors.js';
 import { hasSysAdmin } from './privilege.js';
@@ -81,6 +81,8 @@ export class Device extends EventEmitter {
     if (!Number.isInteger(maxIo) || maxIo < page || maxIo > 32 << 20 || maxIo % page) {
       throw new UblkError('EINVAL', `maxIoBufBytes must be a multiple of ${page} from ${page} to ${32 << 20}, got ${maxIo}`);
     }
+    const ioDescBad = opts.ioDescSize === undefined ? undefined : ioDescSizeProblem(opts.ioDescSize);
+    if (ioDescBad) throw new UblkError('EINVAL', `ioDescSize ${opts.ioDescSize}: ${ioDescBad}`);
     const local = await localTarget(opts);
     const ctrl = new Control();
     let devId = -1;
@@ -89,16 +91,19 @@ export class Device extends EventEmitter {
       if (!(features & U.UBLK_F_CMD_IOCTL_ENCODE)) throw new UblkError('ENOTSUP', 'this kernel\'s ublk lacks ioctl-encoded commands: Linux 6.2 or newer is needed');
       const mode = chooseMode(opts.mode ?? 'auto', features, typeof local.target.route === 'function');
       checkMode(mode, features, local.target);
+      if (opts.rotateAutoBuf && !(mode === 'auto-buf-reg' && (opts.flags ?? 0) & U.UBLK_F_BATCH_IO)) {
+        throw new UblkError('EINVAL', 'rotateAutoBuf needs auto buffer registration and batch IO (UBLK_F_BATCH_IO)');
+      }
       if (local.target.integrity && mode !== 'user-copy') throw new UblkError('EINVAL', 'integrity metadata needs user copy mode (-u)');
       const want = (opts.flags ?? 0) | (opts.autoBufRegFallback ? U.UBLK_F_SUPPORT_ZERO_COPY : 0) |
-        (local.target.integrity ? U.UBLK_F_INTEGRITY : 0);
+        (local.target.integrity ? U.UBLK_F_INTEGRITY : 0) | (opts.ioDescSize !== undefined ? U.UBLK_F_IO_DESC_SIZE : 0);
       const missing = want & ~features;
       const extra = want | ((opts.optionalFlags ?? 0) & features);
       if (missing) throw new UblkError('ENOTSUP', `this kernel lacks ${featureNames(missing)}`);
       const maxIoBufBytes = opts.maxIoBufBytes ?? DEFAULT_MAX_IO;
       const params = buildParams(local.target, maxIoBufBytes);
       const info = await ctrl.addDev({
-        devId: opts.id ?? -1, nrHwQueues: queues, queueDepth: depth, maxIoBufBytes,
+        devId: opts.id ?? -1, nrHwQueues: queues, queueDepth: depth, maxIoBufBytes, ioDescSize: opts.ioDescSize,
         flags: MODE_FLAGS[mode] | extra, ublksrvFlags: opts.serverFlags ?? 0n,
       });
       devId = info.devId;

@@ -8,7 +8,7 @@ import { type DataMode, MODE_FLAGS, needsRoute, needsTrust } from './modes.js';
 import { checkTarget } from '../target/contract.js';
 import { loadTarget } from '../target/catalogue.js';
 import type { Target, TargetSpec } from '../target/types.js';
-import type { DevInfo, Params } from '../uapi/structs.js';
+import { type DevInfo, type Params, ioDescSizeOf } from '../uapi/structs.js';
 import * as U from '../uapi/ublk.js';
 import { UblkError } from '../errors.js';
 import { hasSysAdmin } from './privilege.js';
@@ -98,8 +98,8 @@ export async function attach(
   try {
     const params = await crew.race(setup());
     const engineCfg: EngineBase = {
-      ublkcFd: fd, queueDepth: info.queueDepth, maxIoBufBytes: info.maxIoBufBytes, mode,
-      noFixedFd: opts.noFixedFd, autoBufRegFallback: opts.autoBufRegFallback, dieDuringFetch: opts.dieDuringFetch,
+      ublkcFd: fd, queueDepth: info.queueDepth, ioDescSize: ioDescSizeOf(info), maxIoBufBytes: info.maxIoBufBytes, mode,
+      noFixedFd: opts.noFixedFd, autoBufRegFallback: opts.autoBufRegFallback, rotateAutoBuf: opts.rotateAutoBuf, dieDuringFetch: opts.dieDuringFetch,
       batch: (info.flags & U.UBLK_F_BATCH_IO) !== 0, shmem: opts.shmem,
       integrity: params.integrity ? { intervalExp: params.integrity.intervalExp, metadataSize: params.integrity.metadataSize } : undefined,
     };

@@ -6,7 +6,7 @@ import * as U from '../../src/uapi/ublk.js';
 import * as Q from '../../src/uring/sqe.js';
 import * as IO from '../../src/uapi/io-uring.js';
 import { prefixDone } from '../../src/ublk/queue.js';
-import { IO_DESC, IO_DESC_WORDS, decodeIoDesc, encodeIoDesc } from '../../src/uapi/io-desc.js';
+import { IO_DESC, IO_DESC_WORDS, decodeIoDesc, encodeIoDesc, ioDescWords } from '../../src/uapi/io-desc.js';
 import { IO_CMD, IO_CMD_RESULT_WORD, encodeIoCmd, decodeIoCmd } from '../../src/uapi/io-cmd.js';
 import * as B from '../../src/uapi/batch.js';
 import * as R from '../../src/uapi/buf-ring.js';
@@ -57,6 +57,28 @@ test('user-copy offsets and descriptor mmap stride', () => {
   assert.equal(S.userCopyOffset(3, 5, 100), 0x80000000n + (3n << 41n) + (5n << 25n) + 100n);
   assert.equal(S.userCopyOffset(0, 0, 0, true), 0x80000000n | (1n << 62n));
   assert.equal(S.descMmapOffset(1), 0x18000);
+  // A negotiated slot size widens every queue's region: room for 4096 slots of that size.
+  assert.equal(S.descMmapOffset(1, 4096, 64), 4096 * 64);
+  assert.equal(S.descMmapOffset(3, 4096, 24), 3 * 0x18000);
+  assert.equal(S.descMmapOffset(2, 65536, 40), 2 * 0x30000);
+});
+
+test('dev_info io_desc_size: the 16-bit field after state, in force only with UBLK_F_IO_DESC_SIZE', () => {
+  const v = new DataView(new ArrayBuffer(64));
+  S.encodeDevInfo(v, 0, { state: 1, ioDescSize: 64, flags: U.UBLK_F_IO_DESC_SIZE });
+  assert.equal(v.getUint16(6, true), 64);
+  const d = S.decodeDevInfo(v, 0);
+  assert.equal(d.ioDescSize, 64);
+  assert.equal(S.ioDescSizeOf(d), 64);
+  assert.equal(S.ioDescSizeOf({ flags: 0, ioDescSize: 64 }), 24, 'without the flag the field is the old pad');
+  assert.equal(S.ioDescSizeOf({ flags: U.UBLK_F_IO_DESC_SIZE, ioDescSize: 0 }), 24);
+  S.encodeDevInfo(v, 0, {});
+  assert.equal(v.getUint16(6, true), 0, 'unset: zero, as the pad always was');
+});
+
+test('io_desc_size: the kernel\'s ADD_DEV rules', () => {
+  for (const n of [24, 32, 64, 248, 256]) assert.equal(S.ioDescSizeProblem(n), undefined, String(n));
+  for (const n of [0, 16, 23, 25, 60, 257, 264, 65535]) assert.match(S.ioDescSizeProblem(n)!, /multiple of 8 from 24 to 256/, String(n));
 });
 
 test('ioctl opcodes encode _IOWR/_IOR(u, nr, size)', () => {
@@ -66,7 +88,9 @@ test('ioctl opcodes encode _IOWR/_IOR(u, nr, size)', () => {
   assert.equal(U.UBLK_U_CMD_DEL_DEV_ASYNC, ioc(2, 0x14, 32));
   assert.equal(U.UBLK_U_IO_FETCH_REQ, ioc(3, 0x20, 16));
   assert.equal(U.UBLK_U_IO_UNREGISTER_IO_BUF, ioc(3, 0x24, 16));
-  assert.equal(U.UBLK_F_NAMES.length, 20);
+  assert.equal(U.UBLK_F_NAMES.length, 21);
+  assert.equal(U.UBLK_F_NAMES[20], 'UBLK_F_IO_DESC_SIZE');
+  assert.equal(U.UBLK_F_IO_DESC_SIZE, 2 ** 20);
 });
 
 test('SQE funnel writes opcode, fd, off, addr, len, buf_index and user_data', () => {
@@ -116,6 +140,31 @@ test('ublksrv_io_desc: decoded once into per-slot arrays, offsets as the kernel 
   assert.equal(to.off[3], (2 ** 33 + 8) * 512);
   assert.equal(to.addr[3], x.addr);
   assert.equal(to.len[0], 0, 'other slots untouched');
+});
+
+test('ublksrv_io_desc at a negotiated stride: tag t starts at byte t * io_desc_size', () => {
+  for (const size of [24, 32, 64, 256]) {
+    const words = ioDescWords(size);
+    const d = new Uint32Array(4 * words);
+    const to = { op: new Uint8Array(4), flags: new Uint32Array(4), len: new Int32Array(4), off: new Float64Array(4), addr: new Float64Array(4) };
+    for (let t = 0; t < 4; t++) encodeIoDesc(d, t, { opFlags: U.UBLK_IO_OP_READ + (t & 1), nrSectors: 8 * (t + 1), startSector: 1000 * t, addr: 0 }, words);
+    // The kernel's view: fields at the start of each slot, the rest of the slot unused.
+    const v = new DataView(d.buffer);
+    assert.equal(v.getUint32(3 * size + IO_DESC.nr_sectors, true), 32, `size ${size}`);
+    assert.equal(v.getBigUint64(2 * size + IO_DESC.start_sector, true), 2000n, `size ${size}`);
+    for (let t = 0; t < 4; t++) {
+      decodeIoDesc(d, t, to, t, words);
+      assert.equal(to.op[t], t & 1);
+      assert.equal(to.len[t], 8 * (t + 1) * 512);
+      assert.equal(to.off[t], 1000 * t * 512);
+    }
+  }
+  // Read at the old stride, a 64-byte array gives tag 1 the wrong request.
+  const d = new Uint32Array(2 * ioDescWords(64));
+  encodeIoDesc(d, 1, { opFlags: U.UBLK_IO_OP_WRITE, nrSectors: 8, startSector: 5 }, ioDescWords(64));
+  const to = { op: new Uint8Array(1), flags: new Uint32Array(1), len: new Int32Array(1), off: new Float64Array(1), addr: new Float64Array(1) };
+  decodeIoDesc(d, 1, to, 0);
+  assert.notEqual(to.len[0], 8 * 512);
 });
 
 test('ublksrv_io_cmd: encode, offsets, decode', () => {

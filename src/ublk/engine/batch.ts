@@ -40,6 +40,8 @@ export interface BatchHost {
   readonly tag: Uint16Array;
   /** The auto-buf-reg index of slot s (element buf_index). */
   autoIndex(s: number): number;
+  /** Rotation: slot s is being committed; its next request goes to its other buffer index. */
+  rotate?(s: number): void;
   readonly fallback: boolean;
   /** a request arrived for slot s */
   deliver(s: number): void;
@@ -152,6 +154,11 @@ export class BatchTransport implements Transport {
 
   /** Queues a commit of slot `s`; sent with the next flush. */
   commit(s: number, result: number): void {
+    this.h.rotate?.(s);
+    this.queue(s, result);
+  }
+
+  private queue(s: number, result: number): void {
     this.stOfSlot[s].pending.push(s, result);
   }
 
@@ -173,8 +180,9 @@ export class BatchTransport implements Transport {
     if (res < 0) {
       this.h.error(new Error(`ublk batch ${kind === K_PREP ? 'PREP' : 'COMMIT'}_IO_CMDS failed: ${res}`));
     } else if (kind === K_COMMIT && items && res < items.length * this.elemBytes) {
-      // A partial count: the elements after it were not committed; send them again.
-      for (const [s, result] of items.slice(Math.floor(res / this.elemBytes))) this.commit(s, result);
+      // A partial count: the elements after it were not committed; send them again, at the index
+      // they named (the kernel never saw it, and the old buffer is still registered).
+      for (const [s, result] of items.slice(Math.floor(res / this.elemBytes))) this.queue(s, result);
       this.h.kick();
     }
   }

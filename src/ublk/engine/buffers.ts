@@ -52,13 +52,16 @@ export class SlotBuffers {
   }
 }
 
-/** Maps each queue's descriptor array from /dev/ublkcN (read-only, written by the kernel). */
-export function mapDescriptors(fd: number, depth: number, qids: Iterable<number>, into: Uint32Array[]): ArrayBuffer[] {
+/**
+ * Maps each queue's descriptor array from /dev/ublkcN (read-only, written by the kernel). The
+ * kernel wants the length exact: `depth` slots of `descSize` bytes, page aligned.
+ */
+export function mapDescriptors(fd: number, depth: number, qids: Iterable<number>, into: Uint32Array[], descSize: number = IO_DESC.size): ArrayBuffer[] {
   const c = native().constants;
-  const len = roundUp(depth * IO_DESC.size, c.PAGE_SIZE);
+  const len = roundUp(depth * descSize, c.PAGE_SIZE);
   const maps: ArrayBuffer[] = [];
   for (const q of new Set(qids)) {
-    const ab = native().mmap(fd, len, c.PROT_READ, c.MAP_SHARED, descMmapOffset(q, c.PAGE_SIZE));
+    const ab = native().mmap(fd, len, c.PROT_READ, c.MAP_SHARED, descMmapOffset(q, c.PAGE_SIZE, descSize));
     maps.push(ab);
     into[q] = new Uint32Array(ab);
   }

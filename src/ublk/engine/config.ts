@@ -6,6 +6,8 @@ import type { DataMode } from '../modes.js';
 export interface EngineConfig {
   ublkcFd: number;
   queueDepth: number;
+  /** Bytes per descriptor slot (UBLK_F_IO_DESC_SIZE); default 24. */
+  ioDescSize?: number;
   maxIoBufBytes: number;
   /** (qid, tag) pairs this thread serves. */
   slots: Array<[number, number]>;
@@ -15,6 +17,8 @@ export interface EngineConfig {
   noFixedFd?: boolean;
   /** Auto-buf-reg with FALLBACK and index 0xffff: every request takes the manual zero-copy path. */
   autoBufRegFallback?: boolean;
+  /** Batch IO with auto-buf-reg: each COMMIT names the slot's other buffer index for the next request. */
+  rotateAutoBuf?: boolean;
   /** UBLK_F_INTEGRITY (user copy only): protection interval and metadata bytes per interval. */
   integrity?: { intervalExp: number; metadataSize: number };
   /** UBLK_F_SHMEM_ZC: the shared file registered with REG_BUF; matching requests use it directly. */

@@ -139,14 +139,16 @@ export class ExtentIo {
     // cancelled and linkStep decides what comes next. Unlinked: hard links keep the unregister.
     const ioLink = linked ? IO.IOSQE_IO_LINK : manual ? IO.IOSQE_IO_HARDLINK : 0;
     const v = ring.sqes;
+    // Registered by hand: index s (the buffer commands' own); by the kernel: where the slot's last command named.
+    const bi = manual ? s : sl.bufIndex[s];
     for (let i = 0; i < extents.length; i++) {
       const e = extents[i];
       const o = ring.get();
       // An extent with no file is a hole: a READ gets zeroes (never whatever the client's pages
       // held), a WRITE is consumed by a fixed-buffer NOP.
-      if (e.fd < 0 && !isRead) S.prepNopFixed(v, o, s, e.length);
-      else if (isRead) S.prepReadFixed(v, o, e.fd < 0 ? this.zeroFd : e.fd, e.bufOffset + shift, e.length, e.fd < 0 ? 0 : e.offset, s);
-      else S.prepWriteFixed(v, o, e.fd, e.bufOffset + shift, e.length, e.offset, s);
+      if (e.fd < 0 && !isRead) S.prepNopFixed(v, o, bi, e.length);
+      else if (isRead) S.prepReadFixed(v, o, e.fd < 0 ? this.zeroFd : e.fd, e.bufOffset + shift, e.length, e.fd < 0 ? 0 : e.offset, bi);
+      else S.prepWriteFixed(v, o, e.fd, e.bufOffset + shift, e.length, e.offset, bi);
       if (rwFlags && e.fd >= 0) S.setOpFlags(v, o, rwFlags);
       if (ioLink) S.setSqeFlags(v, o, ioLink);
       S.setUserData(v, o, K_ZC_IO + (i << 8), s);

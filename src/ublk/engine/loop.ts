@@ -5,7 +5,7 @@ import { native } from '../../native.js';
 import { type Ring, createRing } from '../../uring/ring.js';
 import * as IO from '../../uapi/io-uring.js';
 import * as U from '../../uapi/ublk.js';
-import { decodeIoDesc } from '../../uapi/io-desc.js';
+import { decodeIoDesc, ioDescWords, IO_DESC } from '../../uapi/io-desc.js';
 import { ERRNO, toNegErrno, errnoName } from '../../errors.js';
 import type { Target, TargetContext } from '../../target/types.js';
 import { FileIo } from '../../uring/file-io.js';
@@ -35,6 +35,10 @@ export class QueueEngine implements Loop {
   readonly fdRef: number;
   readonly sqeFdFlags: number;
   private readonly desc: Uint32Array[] = [];
+  /** u32 words from one tag's descriptor to the next (the negotiated slot size). */
+  private readonly descWords: number;
+  /** Auto-buf-reg indices alternate per slot between s and s + n (batch IO only). */
+  private readonly rotating: boolean;
   /** COMMITs may be linked behind file IO (see kernelCopiesCmdSqe). */
   private readonly linkCommit: boolean;
   private descMaps: ArrayBuffer[] = [];
@@ -64,6 +68,8 @@ export class QueueEngine implements Loop {
     const n = cfg.slots.length;
     this.slots = new SlotTable(cfg.slots);
     this.live = n;
+    this.descWords = ioDescWords(cfg.ioDescSize ?? IO_DESC.size);
+    this.rotating = !!cfg.rotateAutoBuf && !!cfg.batch && cfg.mode === 'auto-buf-reg' && !cfg.autoBufRegFallback;
     this.linkCommit = cfg.linkCommit ?? (cfg.stand ? true : kernelCopiesCmdSqe(os.release()));
     this.done = new Promise((r) => (this.resolveDone = r));
     if (cfg.cpu !== undefined) {
@@ -87,9 +93,9 @@ export class QueueEngine implements Loop {
     this.sqeFdFlags = cfg.noFixedFd ? 0 : IO.IOSQE_FIXED_FILE;
     try {
       if (!cfg.noFixedFd) this.ring.registerFiles([cfg.ublkcFd]);
-      if (fixedBufs) this.ring.registerSparseBuffers(n);
+      if (fixedBufs) this.ring.registerSparseBuffers(this.rotating ? 2 * n : n);
       if (cfg.stand) cfg.stand.descriptors.forEach((d, q) => (this.desc[q] = d));
-      else this.descMaps = mapDescriptors(cfg.ublkcFd, cfg.queueDepth, this.slots.qid, this.desc);
+      else this.descMaps = mapDescriptors(cfg.ublkcFd, cfg.queueDepth, this.slots.qid, this.desc, cfg.ioDescSize);
       const bufs = (this.bufs = new SlotBuffers(n, cfg.maxIoBufBytes, !fixedBufs, cfg.integrity));
       const fallback = !!cfg.autoBufRegFallback;
       const abr = cfg.mode === 'auto-buf-reg';
@@ -114,7 +120,8 @@ export class QueueEngine implements Loop {
     return new BatchTransport({
       ring: this.ring, fdRef: this.fdRef, sqeFdFlags: this.sqeFdFlags,
       bufAddr: this.cfg.mode === 'copy' ? bufs.dataAddr : undefined, tag: this.slots.tag,
-      autoIndex: (s) => autoBufIndex(s, fallback), fallback,
+      autoIndex: (s) => autoBufIndex(s, fallback, this.slots.bufIndex[s]), fallback,
+      rotate: this.rotating ? (s) => this.slots.rotate(s) : undefined,
       deliver: (s) => {
         this.own(s);
         this.dispatch(s);
@@ -183,7 +190,7 @@ export class QueueEngine implements Loop {
       // The WRITE is dispatched only when NEED_GET_DATA completes: the kernel may copy part of the
       // data and shrink nr_sectors, so the descriptor is decoded again after the copy.
       this.own(s);
-      decodeIoDesc(this.desc[sl.qid[s]], sl.tag[s], sl, s);
+      decodeIoDesc(this.desc[sl.qid[s]], sl.tag[s], sl, s, this.descWords);
       sl.gdLen[s] = sl.len[s];
       sl.gdOff[s] = sl.off[s];
       return this.cmds.needGetData(s);
@@ -204,7 +211,7 @@ export class QueueEngine implements Loop {
   /** Decodes slot s's descriptor once and hands the request to the data path (or the target). */
   private dispatch(s: number): void {
     const sl = this.slots;
-    decodeIoDesc(this.desc[sl.qid[s]], sl.tag[s], sl, s);
+    decodeIoDesc(this.desc[sl.qid[s]], sl.tag[s], sl, s, this.descWords);
     const op = sl.op[s];
     const t = this.target;
     try {

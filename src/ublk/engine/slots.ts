@@ -22,6 +22,11 @@ export class SlotTable implements IoDescSink {
   /** Get-data: the WRITE's length and offset before NEED_GET_DATA (0: none pending). */
   readonly gdLen: Int32Array;
   readonly gdOff: Float64Array;
+  /**
+   * The fixed-buffer index where the kernel registers the slot's next request (automatic buffer
+   * registration): the slot's own index, or with rotation the other of its two (see rotate).
+   */
+  readonly bufIndex: Uint16Array;
 
   constructor(pairs: Array<[number, number]>) {
     const n = (this.n = pairs.length);
@@ -36,9 +41,16 @@ export class SlotTable implements IoDescSink {
     this.done = new Int32Array(n);
     this.gdLen = new Int32Array(n);
     this.gdOff = new Float64Array(n);
+    this.bufIndex = new Uint16Array(n);
     pairs.forEach(([q, t], i) => {
       this.qid[i] = q;
       this.tag[i] = t;
+      this.bufIndex[i] = i;
     });
+  }
+
+  /** Moves slot s to its other buffer index (s or s + n): the table then holds 2n buffers. */
+  rotate(s: number): number {
+    return (this.bufIndex[s] = this.bufIndex[s] === s ? s + this.n : s);
   }
 }
