@@ -126,6 +126,25 @@ test('nbd target on the host: a request past --timeout fails with EIO', { skip }
     await t.write(new Uint8Array(512).fill(3), 0, { fua: false });
   })));
 
+test('nbd target on the host: TCP to 127.0.0.1, several connections when the server allows them', { skip }, async () => {
+  const free = await new Promise<number>((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+  const kit = spawn('nbdkit', ['-i', '127.0.0.1', '-p', String(free), '--foreground', 'memory', '8M'], { stdio: 'ignore' });
+  try {
+    await waitFor('nbdkit to listen on TCP', () => spawnSync('nbdinfo', ['--size', `nbd://127.0.0.1:${free}`]).status === 0);
+    await withTarget({ host: '127.0.0.1', port: free, connections: 3 }, async (t) => {
+      assert.equal(t.size, 8 << 20);
+      await roundTrip(t);
+    });
+  } finally {
+    kit.kill('SIGKILL');
+  }
+});
+
 test('nbd target on the host: a server gone fails in-flight and later IO with EIO', { skip }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbd-'));
   const sock = path.join(dir, 'sock');
