@@ -164,6 +164,10 @@ test('nbd: no such socket, connection refused, unknown export, a server closing 
     refused(['--host', '127.0.0.1', '--port', '1'], /cannot connect to 127\.0\.0\.1:1: connection refused/);
     await withNbdkit(['--filter=exportname', 'memory', '1M', 'exportname=a', 'exportname-strict=true'], ({ sock }) =>
       refused(['--unix', sock, '--export', 'b'], /nbd export 'b': unknown export/), fs.mkdtempSync(path.join(dir, 's-')));
+    // Zero copy needs a pass-through target; nbd must see the bytes.
+    if (!lacks('ZERO_COPY')) {
+      await withNbdkit(['memory', '1M'], ({ sock }) => refused(['--unix', sock, '-z'], /needs a pass-through target/), fs.mkdtempSync(path.join(dir, 's-')));
+    }
     // A server that accepts and hangs up: served from a child process, since cli() blocks this thread.
     const closer = path.join(dir, 'closer.sock');
     const child = spawn(process.execPath, ['-e', `require('net').createServer((c) => c.destroy()).listen(${JSON.stringify(closer)})`], { stdio: 'ignore' });
