@@ -145,6 +145,23 @@ test('nbd target on the host: TCP to 127.0.0.1, several connections when the ser
   }
 });
 
+test('nbd target on the host: the probe and each connection end with NBD_CMD_DISC', { skip }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbd-'));
+  const sock = path.join(dir, 'sock');
+  const kit = spawn('nbdkit', ['-v', '--unix', sock, '--foreground', 'memory', '1M'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  kit.stderr!.on('data', (d: Buffer) => void (log += d.toString()));
+  try {
+    await waitFor('nbdkit to listen', () => fs.existsSync(sock));
+    await withTarget({ unix: sock }, async (t) => void (await t.read(new Uint8Array(512), 0)));
+    await waitFor('both goodbyes', () => (log.match(/client sent NBD_CMD_DISC/g) ?? []).length === 2);
+    assert.doesNotMatch(log, /client closed input socket/);
+  } finally {
+    kit.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('nbd target on the host: a server gone fails in-flight and later IO with EIO', { skip }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbd-'));
   const sock = path.join(dir, 'sock');

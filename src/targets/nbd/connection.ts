@@ -6,7 +6,7 @@ import * as SK from '../../uapi/socket.js';
 import { UblkError } from '../../errors.js';
 import * as P from './protocol.js';
 import { ReplyParser, type Pending } from './replies.js';
-import { prepRecv, prepSend } from './socket.js';
+import { hangUp, prepRecv, prepSend } from './socket.js';
 
 interface Request extends Pending {
   resolve: () => void;
@@ -130,12 +130,15 @@ export class Connection {
     this.inflight.clear();
   }
 
-  close(): void {
+  /** Says goodbye (NBD_CMD_DISC) on a connection that still works, then closes it. */
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    const healthy = !this.failure && this.inflight.size === 0;
     this.failure ??= new UblkError('EIO', 'nbd: connection closed');
-    native().close(this.fd);
+    if (healthy) await hangUp(this.fd, 1000);
+    else native().close(this.fd);
   }
 }
 

@@ -5,7 +5,7 @@ import type { Target, TargetCaps, TargetContext, TargetLimits } from '../../targ
 import { UblkError } from '../../errors.js';
 import * as P from './protocol.js';
 import { Connection } from './connection.js';
-import { dial, describe, type NbdAddress } from './socket.js';
+import { dial, describe, hangUp, type NbdAddress } from './socket.js';
 
 export interface NbdConfig {
   /** Unix socket path of the server; or `host` (and `port`, default 10809). */
@@ -57,8 +57,7 @@ export async function prepare(config: NbdConfig): Promise<NbdConfig> {
   if (!(Number.isInteger(t) && t >= 1)) throw new UblkError('EINVAL', `nbd: --timeout ${t} must be a whole number of seconds, at least 1`);
   const address = await resolve(c);
   const { fd, info } = await dial(address, c.export ?? '', timeoutMs(c));
-  const { native } = await import('../../native.js');
-  native().close(fd);
+  await hangUp(fd, 1000);
   geometry(info, c);
   return { ...c, address, info };
 }
@@ -134,8 +133,8 @@ export function create(config: NbdConfig): Target {
       await pick().request(P.CMD_WRITE, flags.fua && g.caps.fua ? P.CMD_FLAG_FUA : 0, offset, buf.byteLength, buf);
       return buf.byteLength;
     },
-    close() {
-      for (const c of conns) c.close();
+    async close() {
+      await Promise.all(conns.map((c) => c.close()));
     },
   };
   if (g.caps.flush) t.flush = () => Promise.all(conns.map((c) => c.request(P.CMD_FLUSH, 0, 0, 0)));

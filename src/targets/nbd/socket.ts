@@ -7,7 +7,7 @@ import { prepRw, setOpFlags } from '../../uring/sqe.js';
 import * as SK from '../../uapi/socket.js';
 import { UblkError, errnoName } from '../../errors.js';
 import { negotiate, type HandshakeStream } from './handshake.js';
-import type { ExportInfo } from './protocol.js';
+import { CMD_DISC, REQUEST_HEADER, encodeRequest, view, type ExportInfo } from './protocol.js';
 
 /** Where the server listens: a Unix socket path, or an IPv4 address and port. */
 export interface NbdAddress {
@@ -103,6 +103,19 @@ function connectError(res: number, a: NbdAddress): UblkError {
   const name = errnoName(res);
   const why = name === 'ENOENT' ? 'no such socket' : name === 'ECONNREFUSED' ? 'connection refused' : name;
   return new UblkError(name, `nbd: cannot connect to ${describe(a)}: ${why}`);
+}
+
+/** Sends NBD_CMD_DISC (no reply comes) and closes `fd`; best effort, bounded by `timeoutMs`. */
+export async function hangUp(fd: number, timeoutMs: number): Promise<void> {
+  const d = new Driven(timeoutMs);
+  try {
+    const b = new Uint8Array(REQUEST_HEADER);
+    encodeRequest(view(b), 0, CMD_DISC, 0, 0, 0, 0);
+    await streamOn(d, fd).write(b);
+  } catch { /* the server is gone already: nothing to tell it */ } finally {
+    d.close();
+    native().close(fd);
+  }
 }
 
 /** A connected socket fd past the handshake, and what the server said about the export. */
