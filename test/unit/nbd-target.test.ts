@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createRing, type Ring } from '../../src/uring/ring.js';
 import { FileIo } from '../../src/uring/file-io.js';
-import { create, prepare, type NbdConfig } from '../../src/targets/nbd/index.js';
+import { create, nbdUri, prepare, type NbdConfig } from '../../src/targets/nbd/index.js';
 import type { Target } from '../../src/target/types.js';
 
 const HAVE_NBDKIT = spawnSync('nbdkit', ['--version']).status === 0;
@@ -217,4 +217,10 @@ test('nbd command line: --unix or --host, text and integer options into the conf
   assert.throws(() => spec('add -t nbd --unix /s x.img'), /takes no backing files/);
   assert.throws(() => spec('add -t nbd --host h --port 70000'), /--port 70000: TCP port must be 1..65535/);
   assert.throws(() => spec('add -t nbd --unix /s -r 1'), /recovery is not supported yet/);
+});
+
+test('nbd backend URIs, as nbdinfo and qemu spell them', () => {
+  assert.equal(nbdUri({ unix: '/run/a.sock', export: 'disk' }), 'nbd+unix:///disk?socket=/run/a.sock');
+  assert.equal(nbdUri({ host: '127.0.0.1' }), 'nbd://127.0.0.1:10809/');
+  assert.equal(nbdUri({ host: 'h', port: 10810, export: 'a b' }), 'nbd://h:10810/a%20b');
 });
