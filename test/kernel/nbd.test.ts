@@ -164,6 +164,9 @@ test('nbd: no such socket, connection refused, unknown export, a server closing 
     refused(['--host', '127.0.0.1', '--port', '1'], /cannot connect to 127\.0\.0\.1:1: connection refused/);
     await withNbdkit(['--filter=exportname', 'memory', '1M', 'exportname=a', 'exportname-strict=true'], ({ sock }) =>
       refused(['--unix', sock, '--export', 'b'], /nbd export 'b': unknown export/), fs.mkdtempSync(path.join(dir, 's-')));
+    // Without CAN_MULTI_CONN a second queue thread may not open its own connection.
+    await withNbdkit(['--filter=multi-conn', 'memory', '1M', 'multi-conn-mode=disable'], ({ sock }) =>
+      refused(['--unix', sock, '-q', '2'], /does not allow several connections \(no CAN_MULTI_CONN\): use -q 1/), fs.mkdtempSync(path.join(dir, 's-')));
     // Zero copy needs a pass-through target; nbd must see the bytes.
     if (!lacks('ZERO_COPY')) {
       await withNbdkit(['memory', '1M'], ({ sock }) => refused(['--unix', sock, '-z'], /needs a pass-through target/), fs.mkdtempSync(path.join(dir, 's-')));
