@@ -66,7 +66,7 @@ export interface CliArgs {
   /** `ublkit CMD --help`: print the command's usage instead of running it. */
   help: boolean;
   files: string[];
-  /** Target options (`--chunk_size 4096`), checked integers, for src/cli/targets.ts. */
+  /** Target options (`--chunk_size 4096`): checked integers or text, for src/cli/targets.ts. */
   targetOpts: Record<string, string>;
 }
 
@@ -164,9 +164,9 @@ function targetOptions(): Record<string, OptionSpec> {
   const rows: Record<string, OptionSpec> = {};
   for (const t of TARGET_CLI) {
     for (const [name, o] of Object.entries(t.options)) {
-      const row: OptionSpec = { kind: 'int', min: o.min ?? 0, max: o.max ?? I32, what: o.what };
+      const row: OptionSpec = o.text ? { kind: 'str', what: o.what } : { kind: 'int', min: o.min ?? 0, max: o.max ?? I32, what: o.what };
       const had = rows[name];
-      if (had && (had.min !== row.min || had.max !== row.max)) throw new Error(`target option --${name} is declared twice with different ranges`);
+      if (had && (had.kind !== row.kind || had.min !== row.min || had.max !== row.max)) throw new Error(`target option --${name} is declared twice with different ranges`);
       rows[name] ??= row;
     }
   }
@@ -254,7 +254,7 @@ export function parseArgs(argv: string[]): CliArgs {
     const v = t.value;
     if (v === undefined || v === '') throw bad(`option '${t.rawName}' requires an argument`);
     if (o.kind === 'file') a.files.push(v);
-    else if (!o.key) a.targetOpts[t.name] = String(toInt(t.rawName, o, v));
+    else if (!o.key) a.targetOpts[t.name] = o.kind === 'str' ? v : String(toInt(t.rawName, o, v));
     else if (o.kind === 'str') fields[o.key] = v;
     else if (o.kind === 'size') fields[o.key] = checkSize(t.rawName, v);
     else if (o.key === 'maxIoBufBytes') fields[o.key] = maxIoBuf(t.rawName, toInt(t.rawName, o, v));

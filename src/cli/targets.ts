@@ -17,9 +17,15 @@ export function targetSpec(a: CliArgs): TargetSpec {
     throw new UblkError('ENODEV', `no such tgt type ${a.type ?? 'unknown'}: use -t with one of ${TARGET_NAMES.join(', ')}`);
   }
   const opts: Record<string, number> = {};
-  for (const name of Object.keys(t.options)) if (a.targetOpts[name] !== undefined) opts[name] = Number(a.targetOpts[name]);
+  const texts: Record<string, string> = {};
+  for (const [name, o] of Object.entries(t.options)) {
+    const v = a.targetOpts[name];
+    if (v === undefined) continue;
+    if (o.text) texts[name] = v;
+    else opts[name] = Number(v);
+  }
   const config = t.config({
-    command: a.command === 'recover' ? 'recover' : 'add', files: a.files, opts, size: a.size, integrity: integrityOf(a),
+    command: a.command === 'recover' ? 'recover' : 'add', files: a.files, opts, texts, size: a.size, integrity: integrityOf(a),
     recoverable: !!(a.recovery || a.recoveryFailIo || a.recoveryReissue),
   });
   return { module: t.module, config };

@@ -15,5 +15,6 @@ export const catalogue: TargetCatalogue = {
     'ublkit:loop': () => import('./loop/index.js'),
     'ublkit:stripe': () => import('./stripe/index.js'),
     'ublkit:fault_inject': () => import('./fault-inject/index.js'),
+    'ublkit:nbd': () => import('./nbd/index.js'),
   },
 };

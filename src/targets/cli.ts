@@ -5,6 +5,7 @@ import { memoryCli } from './memory/cli.js';
 import { loopCli } from './loop/cli.js';
 import { stripeCli } from './stripe/cli.js';
 import { faultInjectCli } from './fault-inject/cli.js';
+import { nbdCli } from './nbd/cli.js';
 
 export type { TargetCli, TargetCliInput, TargetOption } from './target-cli.js';
-export const TARGET_CLI: readonly TargetCli[] = [nullCli, memoryCli, loopCli, stripeCli, faultInjectCli];
+export const TARGET_CLI: readonly TargetCli[] = [nullCli, memoryCli, loopCli, stripeCli, faultInjectCli, nbdCli];

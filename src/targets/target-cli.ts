@@ -3,10 +3,12 @@
 import type { TargetIntegrity } from '../target/types.js';
 import { UblkError } from '../errors.js';
 
-/** A target's own option: always an integer with a separate value, as kublk's target options. */
+/** A target's own option with a separate value: an integer, as kublk's target options, or `text`. */
 export interface TargetOption {
   /** What the value is, for error messages ('stripe chunk size'). */
   what: string;
+  /** The value is a string (a path, a host name), not an integer. */
+  text?: boolean;
   min?: number;
   max?: number;
 }
@@ -17,6 +19,8 @@ export interface TargetCliInput {
   files: string[];
   /** This target's options that were given, by long name. */
   opts: Record<string, number>;
+  /** This target's text options that were given, by long name. */
+  texts: Record<string, string>;
   /** --size, as given. */
   size?: string;
   /** The integrity format from --metadata_size and friends. */

@@ -157,7 +157,7 @@ test('target options come from each target\'s folder: in the option table and in
   for (const t of TARGET_CLI) {
     assert.ok(usage.includes(`  ${t.usage}\n`), t.name);
     for (const [name, o] of Object.entries(t.options)) {
-      assert.equal(OPTIONS[name]?.kind, 'int', `--${name}`);
+      assert.equal(OPTIONS[name]?.kind, o.text ? 'str' : 'int', `--${name}`);
       assert.equal(OPTIONS[name].key, undefined, `--${name} lands in targetOpts`);
       assert.equal(OPTIONS[name].what, o.what);
     }

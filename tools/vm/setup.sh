@@ -24,6 +24,12 @@ declare -A need=(
   [kmod]=kmod
   [depmod]=kmod
   [dpkg-deb]=dpkg
+  # NBD servers and tools for the nbd target's tests (the guest sees the host's /)
+  [nbdkit]=nbdkit
+  [nbdinfo]=libnbd-bin
+  [qemu-nbd]=qemu-utils
+  [nbd-server]=nbd-server
+  [nbd-client]=nbd-client
 )
 missing=()
 for cmd in "${!need[@]}"; do
