@@ -86,14 +86,15 @@ test('without UBLK_F_IO_DESC_SIZE: --io_desc_size is refused, plain devices keep
   });
 });
 
-test('batch + auto_zc + rotate_auto_buf: a 64 KiB write in 5 s, then fio verify', { skip: skip ?? lacks('BATCH_IO', 'AUTO_BUF_REG') ?? not73('dropping the old index at COMMIT') ?? noFio }, async () => {
+test('batch + auto_zc + rotate_auto_buf: a 64 KiB write completes (no hang), then fio verify', { skip: skip ?? lacks('BATCH_IO', 'AUTO_BUF_REG') ?? not73('dropping the old index at COMMIT') ?? noFio }, async () => {
   const mark = dmesgMark('l73-rotate');
   const file = backing('rotate.img', 64 << 20);
   await withCliDevice(['-t', 'loop', '-q', '1', '--nthreads', '1', '-b', '--auto_zc', '--rotate_auto_buf', file], (id, dev) => {
     assert.equal(listJson(id).mode, 'auto-buf-reg');
-    // batch_04's check: with the old index left registered, the second write of a tag hangs.
+    // batch_04's check: with the old index left registered, the second write of a tag hangs. The
+    // bound only catches that hang (batch_04 allows 5 s on real hardware); speed is the benchmark's.
     const r = spawnSync('fio', ['--name=rot', `--filename=${dev}`, '--ioengine=libaio', '--rw=write', '--direct=1', '--bs=4k', '--iodepth=1', '--size=64k'],
-      { encoding: 'utf8', timeout: 5000 * (process.env.UBLKIT_IN_VM ? 6 : 1) });
+      { encoding: 'utf8', timeout: 120_000 });
     assert.equal(r.status, 0, `fio: ${r.error?.message ?? ''}${r.stdout}${r.stderr}`);
     fioVerify(dev, '32M');
   });

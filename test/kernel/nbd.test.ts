@@ -21,13 +21,14 @@ interface Server {
 async function withNbdkit<T>(args: string[], body: (s: Server) => Promise<T> | T, dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ublkit-nbd-'))): Promise<T> {
   const sock = path.join(dir, 'nbd.sock');
   // Its stderr is kept for a failed start only: the error filter logs every injected error.
-  const kit: ChildProcess = spawn('nbdkit', ['--unix', sock, '--foreground', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // nbdkit writes its pidfile once it accepts connections; the socket file exists a little earlier.
+  const kit: ChildProcess = spawn('nbdkit', ['--unix', sock, '-P', `${sock}.pid`, '--foreground', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let said = '';
   kit.stderr!.on('data', (d: Buffer) => void (said = (said + d.toString()).slice(-2000)));
   let exited = false;
   kit.on('exit', () => void (exited = true));
   try {
-    await waitFor(() => fs.existsSync(sock) || exited, 30_000, 'nbdkit to listen');
+    await waitFor(() => fs.existsSync(`${sock}.pid`) || exited, 30_000, 'nbdkit to listen');
     if (exited) throw new Error(`nbdkit ${args.join(' ')} exited at start: ${said}`);
     return await body({ sock, dir });
   } finally {

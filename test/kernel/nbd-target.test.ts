@@ -1,5 +1,6 @@
-// The nbd target on the host against a real nbdkit (skipped without it): its socket IO on a plain
-// io_uring (no ublk), pipelined IO, simple and structured replies, errors, timeouts, bad servers.
+// The nbd target against a real nbdkit (skipped without it): its socket IO on a plain io_uring (no
+// ublk), pipelined IO, simple and structured replies, errors, timeouts, bad servers. In the VM with
+// the kernel tests: servers run there, never on the host, and each kernel's io_uring is exercised.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -43,9 +44,9 @@ async function waitFor(what: string, ok: () => boolean, ms = 10000): Promise<voi
 async function withNbdkit(args: string[], body: (sock: string, dir: string) => Promise<void>): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbd-'));
   const sock = path.join(dir, 'sock');
-  const kit: ChildProcess = spawn('nbdkit', ['--unix', sock, '--foreground', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const kit: ChildProcess = spawn('nbdkit', ['--unix', sock, '-P', `${sock}.pid`, '--foreground', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   try {
-    await waitFor('nbdkit to listen', () => fs.existsSync(sock));
+    await waitFor('nbdkit to listen', () => fs.existsSync(`${sock}.pid`));
     await body(sock, dir);
   } finally {
     kit.kill('SIGTERM');
@@ -88,17 +89,17 @@ async function roundTrip(t: Target): Promise<void> {
   assert.ok(z.subarray(0, bs).every((x) => x === 0));
 }
 
-test('nbd target on the host: 64 pipelined writes and reads, structured replies', { skip }, () =>
+test('nbd target without ublk: 64 pipelined writes and reads, structured replies', { skip }, () =>
   withNbdkit(['memory', '64M'], (sock) => withTarget({ unix: sock }, async (t) => {
     assert.equal(t.size, 64 << 20);
     assert.deepEqual(t.caps, { flush: true, fua: true, readOnly: false, rotational: false, discard: true, writeZeroes: true });
     await roundTrip(t);
   })));
 
-test('nbd target on the host: simple replies (nbdkit --no-sr)', { skip }, () =>
+test('nbd target without ublk: simple replies (nbdkit --no-sr)', { skip }, () =>
   withNbdkit(['--no-sr', 'memory', '64M'], (sock) => withTarget({ unix: sock }, (t) => roundTrip(t))));
 
-test('nbd target on the host: the error filter gives EIO or the right bytes, never wrong ones', { skip }, () =>
+test('nbd target without ublk: the error filter gives EIO or the right bytes, never wrong ones', { skip }, () =>
   withNbdkit(['--filter=error', 'memory', '16M', 'error-pread-rate=20%', 'error=EIO'], (sock) => withTarget({ unix: sock }, async (t) => {
     const bs = 4096;
     await Promise.all(Array.from({ length: 32 }, (_, i) => t.write(pattern(i, bs), i * bs, { fua: false })));
@@ -118,7 +119,7 @@ test('nbd target on the host: the error filter gives EIO or the right bytes, nev
     assert.ok(failed > 0, 'some reads failed');
   })));
 
-test('nbd target on the host: a request past --timeout fails with EIO', { skip }, () =>
+test('nbd target without ublk: a request past --timeout fails with EIO', { skip }, () =>
   withNbdkit(['--filter=delay', 'memory', '1M', 'rdelay=6'], (sock) => withTarget({ unix: sock, timeout: 1 }, async (t) => {
     const t0 = Date.now();
     await assert.rejects(Promise.resolve(t.read(new Uint8Array(512), 0)), (e: Error & { code?: string }) => e.code === 'EIO' && /no reply to READ/.test(e.message));
@@ -126,7 +127,7 @@ test('nbd target on the host: a request past --timeout fails with EIO', { skip }
     await t.write(new Uint8Array(512).fill(3), 0, { fua: false });
   })));
 
-test('nbd target on the host: TCP to 127.0.0.1, several connections when the server allows them', { skip }, async () => {
+test('nbd target without ublk: TCP to 127.0.0.1, several connections when the server allows them', { skip }, async () => {
   const free = await new Promise<number>((resolve) => {
     const srv = net.createServer().listen(0, '127.0.0.1', () => {
       const port = (srv.address() as net.AddressInfo).port;
@@ -145,14 +146,14 @@ test('nbd target on the host: TCP to 127.0.0.1, several connections when the ser
   }
 });
 
-test('nbd target on the host: the probe and each connection end with NBD_CMD_DISC', { skip }, async () => {
+test('nbd target without ublk: the probe and each connection end with NBD_CMD_DISC', { skip }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbd-'));
   const sock = path.join(dir, 'sock');
-  const kit = spawn('nbdkit', ['-v', '--unix', sock, '--foreground', 'memory', '1M'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const kit = spawn('nbdkit', ['-v', '--unix', sock, '-P', `${sock}.pid`, '--foreground', 'memory', '1M'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   kit.stderr!.on('data', (d: Buffer) => void (log += d.toString()));
   try {
-    await waitFor('nbdkit to listen', () => fs.existsSync(sock));
+    await waitFor('nbdkit to listen', () => fs.existsSync(`${sock}.pid`));
     await withTarget({ unix: sock }, async (t) => void (await t.read(new Uint8Array(512), 0)));
     await waitFor('both goodbyes', () => (log.match(/client sent NBD_CMD_DISC/g) ?? []).length === 2);
     assert.doesNotMatch(log, /client closed input socket/);
@@ -162,12 +163,12 @@ test('nbd target on the host: the probe and each connection end with NBD_CMD_DIS
   }
 });
 
-test('nbd target on the host: a server gone fails in-flight and later IO with EIO', { skip }, async () => {
+test('nbd target without ublk: a server gone fails in-flight and later IO with EIO', { skip }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbd-'));
   const sock = path.join(dir, 'sock');
-  const kit = spawn('nbdkit', ['--unix', sock, '--foreground', '--filter=delay', 'memory', '1M', 'rdelay=2'], { stdio: 'ignore' });
+  const kit = spawn('nbdkit', ['--unix', sock, '-P', `${sock}.pid`, '--foreground', '--filter=delay', 'memory', '1M', 'rdelay=2'], { stdio: 'ignore' });
   try {
-    await waitFor('nbdkit to listen', () => fs.existsSync(sock));
+    await waitFor('nbdkit to listen', () => fs.existsSync(`${sock}.pid`));
     await withTarget({ unix: sock }, async (t) => {
       const pending = Promise.resolve(t.read(new Uint8Array(512), 0));
       kit.kill('SIGKILL');
