@@ -22,24 +22,31 @@ function files(dir, re) {
  * Runs `cmd args`, streaming its stdout as it comes except lines starting with COUNTS_TAG;
  * resolves to { status, text } with the whole stdout.
  */
-function stream(cmd, args, env = process.env) {
+function stream(cmd, args, env = process.env, out = process.stdout) {
   return new Promise((resolve) => {
-    const p = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', out === process.stdout ? 'inherit' : 'pipe'] });
     let text = '';
     let partial = '';
     p.stdout.setEncoding('utf8');
+    p.stderr?.on('data', (d) => out.write(d));
     p.stdout.on('data', (d) => {
       text += d;
       const lines = (partial + d).split('\n');
       partial = lines.pop();
       const keep = lines.filter((l) => !l.startsWith(COUNTS_TAG));
-      if (keep.length) process.stdout.write(keep.join('\n') + '\n');
+      if (keep.length) out.write(keep.join('\n') + '\n');
     });
     p.on('close', (code, signal) => {
-      if (partial && !partial.startsWith(COUNTS_TAG)) process.stdout.write(partial + '\n');
+      if (partial && !partial.startsWith(COUNTS_TAG)) out.write(partial + '\n');
       resolve({ status: code ?? (signal ? 128 : 1), text });
     });
   });
+}
+
+/** Collects what a run writes, to print it whole when the run ends (runs side by side stay readable). */
+function buffered() {
+  const parts = [];
+  return { write: (d) => void parts.push(String(d)), text: () => parts.join('') };
 }
 
 /** Runs node's test runner on `list`; returns {pass, fail, skipped}. */
@@ -89,10 +96,10 @@ function vmSuites() {
 }
 
 /** One VM boot running the kernel suite on `suite`'s kernel. */
-async function vmRun(suite) {
+async function vmRun(suite, out = process.stdout) {
   const kver = suite === undefined ? findKernel()?.kver : kernelOf(suite)?.kver;
   const name = suite === undefined ? `${process.env.UBLKIT_VM_KERNEL_DIR} (${kver ?? '?'})` : `${suite} (${kver ?? 'not fetched'})`;
-  console.log(`\n== kernel tests on ${name}: no /dev/ublk-control here, booting the VM (tools/vm/run.mjs) ==`);
+  out.write(`\n== kernel tests on ${name}: no /dev/ublk-control here, booting the VM (tools/vm/run.mjs) ==\n`);
   const env = { ...process.env };
   if (suite !== undefined) env.UBLKIT_VM_SUITE = suite;
   const timeout = process.env.UBLKIT_VM_TIMEOUT || '1800';
@@ -100,7 +107,7 @@ async function vmRun(suite) {
   // Kept so that a guest kernel crash can be named in the summary line, which CI shows.
   const consoleLog = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ublkit-vm-')), 'console.log');
   const r = await stream(process.execPath, [path.join(root, 'tools/vm/run.mjs'), '--timeout', timeout, '--console-log', consoleLog, '--',
-    process.execPath, 'tools/test.mjs', '--in-vm'], env);
+    process.execPath, 'tools/test.mjs', '--in-vm'], env, out);
   const m = new RegExp(`^${COUNTS_TAG}(.*)$`, 'm').exec(r.text);
   // No counts: the boot died or timed out mid-suite; count the results it did report, plus one
   // failure for the rest.
@@ -114,7 +121,7 @@ async function vmRun(suite) {
   if (!crash) fs.rmSync(path.dirname(consoleLog), { recursive: true, force: true });
   const summary = `kernel ${name}: ${line(c)} in ${((Date.now() - t0) / 1000).toFixed(0)} s (incl. boot)`
     + (crash ? `\n  ${crash} (console log ${consoleLog})` : '');
-  console.log(`\n${summary}`);
+  out.write(`\n${summary}\n`);
   return { c, summary };
 }
 
@@ -144,8 +151,21 @@ async function main() {
       summaries.push(`kernel tests (host): ${line(c)}`);
       total = add(total, c);
     } else {
-      for (const suite of vmSuites()) {
-        const { c, summary } = await vmRun(suite);
+      // UBLKIT_VM_PARALLEL=1: every kernel's VM boots at once, each run's output printed whole
+      // when it ends. A VM's test chain is mostly one process at a time (test, CLI, daemon), so
+      // two of them share a 2-core host better than one leaves it idle.
+      const suites = vmSuites();
+      const parallel = process.env.UBLKIT_VM_PARALLEL === '1' && suites.length > 1;
+      const runs = parallel
+        ? await Promise.all(suites.map(async (suite) => {
+          const out = buffered();
+          const r = await vmRun(suite, out);
+          process.stdout.write(out.text());
+          return r;
+        }))
+        : [];
+      if (!parallel) for (const suite of suites) runs.push(await vmRun(suite));
+      for (const { c, summary } of runs) {
         summaries.push(summary);
         total = add(total, c);
       }
