@@ -6,7 +6,7 @@ import { errnoName, UblkError } from '../errors.js';
 import { Model } from './model.js';
 import { Rng, stampBlock } from './stamp.js';
 import { status, transfer, type DriverStats } from './driver.js';
-import { hostContext, type HostContext } from './host.js';
+import { alignedAlloc, hostContext, type HostContext } from './host.js';
 
 export type OpName = 'read' | 'write' | 'flush' | 'discard' | 'writeZeroes';
 
@@ -27,7 +27,7 @@ export interface CheckOptions {
   reopen?: () => MaybePromise<Target>;
   /** Context for open(); default a host io_uring made for the run. */
   context?: TargetContext;
-  /** The device's largest request when the target declares none; default 512 KiB, as a device. */
+  /** The device's largest request when the target declares none; default 1 MiB, as a device's. */
   maxIoBufBytes?: number;
 }
 
@@ -62,7 +62,7 @@ const zeroCounts = (): Record<OpName, number> => ({ read: 0, write: 0, flush: 0,
 export async function checkTarget(target: Target, opts: CheckOptions = {}): Promise<CheckReport> {
   checkShape(target);
   const lbs = 1 << (target.limits?.logicalBlockShift ?? 9);
-  const maxIo = Math.max(lbs, Math.min(target.limits?.maxIoBytes ?? Infinity, opts.maxIoBufBytes ?? 512 * 1024));
+  const maxIo = Math.max(lbs, Math.min(target.limits?.maxIoBytes ?? Infinity, opts.maxIoBufBytes ?? 1 << 20));
   const maxIoBytes = maxIo - (maxIo % lbs);
   const size = opts.size ?? Math.min(target.size, 16 << 20) - (Math.min(target.size, 16 << 20) % lbs);
   if (!Number.isSafeInteger(size) || size <= 0 || size % lbs || size > target.size) {
@@ -81,7 +81,8 @@ export async function checkTarget(target: Target, opts: CheckOptions = {}): Prom
   const caps = target.caps ?? {};
   const began = performance.now();
   let host: HostContext | undefined;
-  const alloc = (len: number) => (host ? host.alloc(len) : new Uint8Array(len));
+  // A target with open() may do its IO on files with O_DIRECT: aligned buffers, as the engine's.
+  const alloc = target.open ? await alignedAlloc() : (len: number) => new Uint8Array(len);
   const ctxFor = async (t: Target): Promise<void> => {
     if (!t.open) return;
     if (!opts.context && !host) host = await hostContext();

@@ -13,8 +13,7 @@ export interface HostContext {
 export async function hostContext(): Promise<HostContext> {
   const { createRing } = await import('../uring/ring.js');
   const { FileIo } = await import('../uring/file-io.js');
-  const { native } = await import('../native.js');
-  const n = native();
+  const alloc = await alignedAlloc();
   const ring = createRing(256, 0);
   let queued = false;
   ring.onQueue = () => {
@@ -26,5 +25,12 @@ export async function hostContext(): Promise<HostContext> {
     });
   };
   ring.watch(() => void ring.reap(() => {}), true);
-  return { ctx: { io: new FileIo(ring), ring, queues: [0], thread: 0 }, alloc: (len) => new Uint8Array(n.alloc(Math.max(len, 1), 4096), 0, len), close: () => ring.close() };
+  return { ctx: { io: new FileIo(ring), ring, queues: [0], thread: 0 }, alloc, close: () => ring.close() };
+}
+
+/** Page-aligned buffers from the addon, as the engine's (targets doing O_DIRECT IO need them). */
+export async function alignedAlloc(): Promise<(len: number) => Uint8Array> {
+  const { native } = await import('../native.js');
+  const n = native();
+  return (len) => new Uint8Array(n.alloc(Math.max(len, 1), 4096), 0, len);
 }
