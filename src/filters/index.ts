@@ -1,5 +1,5 @@
 // The built-in filters by name, and building a stack from a target spec's `filters` list.
-import type { Target } from '../target/types.js';
+import type { FilterSpec, Target } from '../target/types.js';
 import { compose, type Composed, type Filter, type FilterLayer } from './compose.js';
 import { UblkError } from '../errors.js';
 import { readonly } from './readonly.js';
@@ -14,11 +14,7 @@ export { compose, contractChecked, type Composed, type Filter, type FilterLayer 
 
 export const builtinFilters: Readonly<Record<string, Filter>> = { readonly, offset, delay, error, cow, rate, log };
 
-/** A filter in a target spec: its built-in name and config (structured-cloneable). */
-export interface FilterSpec {
-  name: string;
-  config?: Record<string, unknown>;
-}
+export type { FilterSpec } from '../target/types.js';
 
 export function filterNamed(name: string): Filter {
   if (!Object.prototype.hasOwnProperty.call(builtinFilters, name)) {

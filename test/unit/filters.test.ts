@@ -187,3 +187,19 @@ test('applyFilters: a spec list, unknown names refused', () => {
   assert.equal(t.caps?.readOnly, true);
   assert.throws(() => applyFilters(mem('1M'), [{ name: 'nope' }]), /unknown filter 'nope'/);
 });
+
+test('CLI: --filter NAME[:key=value,...], repeatable, in order, into the target spec', async () => {
+  const { parseArgs } = await import('../../src/cli/args.js');
+  const { targetSpec } = await import('../../src/cli/targets.js');
+  const a = parseArgs(['add', '-t', 'memory', '-s', '1M', '--filter', 'error:rate=0.1,op=write,errno=EIO', '--filter=readonly']);
+  assert.deepEqual(targetSpec(a).filters, [
+    { name: 'error', config: { rate: '0.1', op: 'write', errno: 'EIO' } },
+    { name: 'readonly', config: {} },
+  ]);
+  assert.equal(targetSpec(parseArgs(['add', '-t', 'null'])).filters, undefined);
+  assert.throws(() => targetSpec(parseArgs(['add', '-t', 'null', '--filter', 'nope'])), /unknown filter 'nope'/);
+  assert.throws(() => targetSpec(parseArgs(['add', '-t', 'null', '--filter', 'offset:1M'])), /expected key=value/);
+  // String values from the command line work as the library's numbers do.
+  const t = applyFilters(mem('2M'), targetSpec(parseArgs(['add', '-t', 'null', '--filter', 'offset:offset=1M,range=512K'])).filters);
+  assert.equal(t.size, 512 * 1024);
+});
