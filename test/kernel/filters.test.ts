@@ -69,3 +69,14 @@ test('offset window over loop in zero copy: route remapped, data lands inside th
   assert.ok(data.subarray(24 << 20).every((x) => x === 0), 'nothing after the window');
   assert.ok(data.subarray(8 << 20, 24 << 20).some((x) => x !== 0), 'fio wrote inside the window');
 });
+
+test('rate filter: fio measures the read bandwidth within 10 % of read_bps', { skip }, async () => {
+  await withCliDevice(['-t', 'memory', '-s', '64M', '-q', '1', '--filter', 'rate:read_bps=8M'], (_id, dev) => {
+    const r = spawnSync('fio', ['--name=rate', `--filename=${dev}`, '--rw=read', '--bs=64k', '--direct=1', '--ioengine=libaio',
+      '--iodepth=4', '--ramp_time=1', '--runtime=6', '--time_based', '--output-format=json'], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const bw = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))).jobs[0].read.bw_bytes as number;
+    const want = 8 << 20;
+    assert.ok(Math.abs(bw - want) <= want * 0.1, `read bandwidth ${bw} B/s, limit ${want} B/s`);
+  });
+});
