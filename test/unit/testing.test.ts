@@ -162,3 +162,11 @@ test('catches a target that acknowledges a FLUSH before earlier writes are store
   };
   await checkTarget(good(), { ops: 400, size: 256 * 1024, reopen: () => ram(disk) });
 });
+
+test('seconds bounds the run; bad sizes are refused', async () => {
+  const t0 = performance.now();
+  const r = await checkTarget(memory.create({ size: '1M' }), { seconds: 0.3, depth: 4 });
+  assert.ok(performance.now() - t0 < 5000 && r.ops.read + r.ops.write > 0);
+  await assert.rejects(checkTarget(memory.create({ size: '1M' }), { size: 4 << 20 }), /within the target/);
+  await assert.rejects(checkTarget(memory.create({ size: '1M' }), { size: 1000 }), /multiple of 512/);
+});
