@@ -7,7 +7,7 @@ import { blockOf, keys } from './config.js';
 import { UblkError } from '../errors.js';
 
 export interface CowConfig {
-  /** Overlay file (created or truncated; scratch, not reusable across runs); default memory. */
+  /** Overlay file, created at open (must be absent or empty; scratch, not reusable); default memory. */
   file?: string;
 }
 
@@ -34,25 +34,36 @@ export const cow: Filter<CowConfig> = (next, config) => {
   const mem = new Map<number, Uint8Array>();
   const file = typeof c.file === 'string' && c.file ? c.file : undefined;
   let fd = -1;
-  if (file) {
+  // Made when a serving thread opens the stack, not when a spec is merely built (the instance that
+  // only describes the device, a start-up that fails): nothing is left behind by those.
+  const create = (): void => {
+    let f = -1;
     try {
-      fd = fs.openSync(file, 'w+');
-      fs.ftruncateSync(fd, next.size);
+      f = fs.openSync(file!, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+      if (fs.fstatSync(f).size > 0) {
+        throw new UblkError('EEXIST', `cow overlay file ${file} exists and is not empty: remove it or name another (an overlay is scratch, its map of blocks is in memory)`);
+      }
+      fs.ftruncateSync(f, next.size);
+      fd = f;
     } catch (err) {
-      if (fd >= 0) fs.closeSync(fd);
+      if (f >= 0) fs.closeSync(f);
+      if (err instanceof UblkError) throw err;
       throw new UblkError((err as NodeJS.ErrnoException).code ?? 'EIO', `cow overlay file ${file} cannot be created (${(err as Error).message})`);
     }
-  }
+  };
+  const overlayFd = (): number => (fd >= 0 ? fd : (() => { throw new UblkError('EIO', 'cow filter used before open()'); })());
 
   const putOverlay = (buf: Uint8Array, off: number): void => {
-    if (fd >= 0) {
+    if (file) {
+      const fd = overlayFd();
       for (let done = 0; done < buf.byteLength;) done += fs.writeSync(fd, buf, done, buf.byteLength - done, off + done);
     } else {
       for (let i = 0; i < buf.byteLength; i += bs) mem.set((off + i) / bs, buf.slice(i, i + bs));
     }
   };
   const getOverlay = (buf: Uint8Array, off: number): void => {
-    if (fd >= 0) {
+    if (file) {
+      const fd = overlayFd();
       for (let done = 0; done < buf.byteLength;) {
         const n = fs.readSync(fd, buf, done, buf.byteLength - done, off + done);
         if (n <= 0) throw new UblkError('EIO', `cow overlay file ${file} is shorter than the disk`);
@@ -81,10 +92,11 @@ export const cow: Filter<CowConfig> = (next, config) => {
   };
 
   return {
-    caps: { ...next.caps, readOnly: false, flush: fd >= 0, fua: false, discard: true, writeZeroes: true },
+    caps: { ...next.caps, readOnly: false, flush: !!file, fua: false, discard: true, writeZeroes: true },
     open(ctx: TargetContext) {
       // The overlay map lives in this thread: a second serving thread would see none of it.
       if (ctx.thread > 0) throw new UblkError('EINVAL', 'cow filter serves from one thread only (use one queue thread)');
+      if (file && fd < 0) create();
     },
     async read(buf, off) {
       const base: Array<Promise<void>> = [];
@@ -100,10 +112,10 @@ export const cow: Filter<CowConfig> = (next, config) => {
     write(buf, off, flags) {
       putOverlay(buf, off);
       mark(off, buf.byteLength, OVERLAY);
-      if (flags.fua && fd >= 0) fs.fdatasyncSync(fd);
+      if (flags.fua && file) fs.fdatasyncSync(overlayFd());
       return buf.byteLength;
     },
-    flush: fd >= 0 ? () => fs.fdatasyncSync(fd) : undefined,
+    flush: file ? () => fs.fdatasyncSync(overlayFd()) : undefined,
     discard: (off, len) => mark(off, len, ZERO),
     writeZeroes: (off, len) => mark(off, len, ZERO),
     route: undefined,

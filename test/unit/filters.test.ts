@@ -155,6 +155,18 @@ test('cow with an overlay file over loop: flushes the overlay, never the base', 
   } finally {
     await t.close?.();
   }
+  // The overlay is scratch: a non-empty file is never taken over, and building a stack makes none.
+  const again = compose(loop.create(loop.prepare({ file, buffered: true })), [F.cow, { file: overlay }]);
+  const host = await hostContext();
+  try {
+    await assert.rejects(async () => again.open!(host.ctx), /exists and is not empty/);
+  } finally {
+    await again.close?.();
+    host.close();
+  }
+  const unopened = path.join(work, 'never.img');
+  compose(mem('1M'), [F.cow, { file: unopened }]);
+  assert.equal(fs.existsSync(unopened), false);
 });
 
 test('rate: iops and bandwidth budgets hold', async () => {
