@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { kernelSkipReason, hasProgram, withCliDevice, fioVerify, sha256File, sparseFile, sh, lacks, listJson } from '../helpers/kernel.js';
+import { kernelSkipReason, hasProgram, withCliDevice, fioVerify, sha256File, sparseFile, sh, lacks, listJson, cli, ublkIds } from '../helpers/kernel.js';
 
 const skip = kernelSkipReason() ?? (hasProgram('fio') ? undefined : 'fio is not installed');
 const work = fs.mkdtempSync(path.join(os.homedir(), 'ublkit-filters-'));
@@ -35,6 +35,16 @@ test('cow over loop: fio verify passes through the overlay and the base file is 
     assert.ok(r.stdout.every((x: number) => x === 1 + 61), 'block at 61 MiB reads the base');
   });
   assert.equal(sha256File(base), before, 'base file unchanged');
+  // The overlay, non-empty now, is refused next time: one line, non-zero, no device left behind.
+  const ids = ublkIds();
+  const r = cli(['add', '-t', 'loop', '-q', '1', '--filter', `cow:file=${overlay}`, base]);
+  const made = ublkIds().filter((i) => !ids.includes(i));
+  for (const id of made) cli(['del', '-n', String(id)]);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /exists and is not empty/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.deepEqual(made, []);
+  assert.equal(sha256File(base), before);
 });
 
 test('error filter: EIO reaches fio, and no wrong data does', { skip }, async () => {
