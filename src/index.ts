@@ -8,3 +8,4 @@ export type { Target, TargetCaps, TargetLimits, TargetContext, TargetSpec, Targe
 export { UblkError, toNegErrno } from './errors.js';
 export { FileIo } from './uring/file-io.js';
 export * as uapi from './uapi/ublk.js';
+export { compose, builtinFilters, applyFilters, type Filter, type FilterLayer, type FilterSpec, type Composed } from './filters/index.js';

@@ -68,9 +68,11 @@ export interface CliArgs {
   files: string[];
   /** Target options (`--chunk_size 4096`): checked integers or text, for src/cli/targets.ts. */
   targetOpts: Record<string, string>;
+  /** --filter NAME[:key=value,...], in the order given (src/filters/cli.ts). */
+  filters: string[];
 }
 
-type Kind = 'flag' | 'int' | 'hex' | 'str' | 'size' | 'file';
+type Kind = 'flag' | 'int' | 'hex' | 'str' | 'size' | 'file' | 'list';
 
 /**
  * One command-line option. `key` is its field in CliArgs; without one it is a target option and
@@ -155,6 +157,8 @@ export const OPTIONS: Record<string, OptionSpec> = {
   htlb: { kind: 'str', key: 'htlb' },
   rdonly_shmem_buf: flag('rdonlyShmemBuf'),
   file: { kind: 'file', short: 'f' },
+  // Repeatable: each one adds a filter (src/filters/cli.ts).
+  filter: { kind: 'list', key: 'filters' },
   // Each built-in target's own options, declared in its folder (src/targets/<name>/cli.ts).
   ...targetOptions(),
 };
@@ -235,7 +239,7 @@ export function parseArgs(argv: string[]): CliArgs {
     command: argv[0], number: -1, all: false, orphans: false, zeroCopy: false, autoZc: false, autoZcFallback: false,
     userCopy: false, getData: false, recovery: 0, recoveryFailIo: 0, recoveryReissue: 0, batch: false,
     rotateAutoBuf: false, zoned: false, perIoTasks: false, noUblkFixedFd: false, foreground: false, quiet: false, json: false, safe: false,
-    noAutoPartScan: false, noPin: false, help: false, files: [], targetOpts: {},
+    noAutoPartScan: false, noPin: false, help: false, files: [], targetOpts: {}, filters: [],
   };
   // strict: false so that unknown options come back as tokens (refused below with their spelling)
   // and a value may start with '-' (`-n -1`), as getopt allows.
@@ -254,6 +258,7 @@ export function parseArgs(argv: string[]): CliArgs {
     const v = t.value;
     if (v === undefined || v === '') throw bad(`option '${t.rawName}' requires an argument`);
     if (o.kind === 'file') a.files.push(v);
+    else if (o.kind === 'list') (fields[o.key!] as string[]).push(v);
     else if (!o.key) a.targetOpts[t.name] = o.kind === 'str' ? v : String(toInt(t.rawName, o, v));
     else if (o.kind === 'str') fields[o.key] = v;
     else if (o.kind === 'size') fields[o.key] = checkSize(t.rawName, v);

@@ -4,6 +4,7 @@ import type { TargetIntegrity, TargetSpec } from '../target/types.js';
 import type { CliArgs } from './args.js';
 import { UblkError } from '../errors.js';
 import { TARGET_CLI, type TargetCli } from '../targets/cli.js';
+import { filtersFromCli } from '../filters/cli.js';
 
 export const TARGET_NAMES = TARGET_CLI.map((t) => t.name);
 
@@ -28,7 +29,8 @@ export function targetSpec(a: CliArgs): TargetSpec {
     command: a.command === 'recover' ? 'recover' : 'add', files: a.files, opts, texts, size: a.size, integrity: integrityOf(a),
     recoverable: !!(a.recovery || a.recoveryFailIo || a.recoveryReissue),
   });
-  return { module: t.module, config };
+  const filters = filtersFromCli(a.filters);
+  return filters ? { module: t.module, config, filters } : { module: t.module, config };
 }
 
 /** The integrity format from --metadata_size and friends, or undefined. */

@@ -28,6 +28,8 @@ export const ADD_OPTIONS = `options:
   --pi_offset N, --tag_size N, --csum_type ip|t10dif|nvme, --integrity_capable, --integrity_reftag
   --shmem_zc [--htlb FILE [--rdonly_shmem_buf]]   shared-memory zero copy
   -f, --file FILE         a backing file (same as giving it as an argument)
+  --filter NAME[:k=v,...] a filter over the target, repeatable, the first nearest to the kernel:
+                          readonly, offset, delay, error, cow, rate, log (docs/filters.md)
 target options:
 ${TARGET_CLI.map((t) => `  ${t.usage}`).join('\n')}
 Every option also takes --name=value.`;

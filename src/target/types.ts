@@ -120,6 +120,14 @@ export interface Target {
 export interface TargetSpec {
   module: string;
   config?: unknown;
+  /** Built-in filters over the target, the first nearest to the kernel; each thread builds them. */
+  filters?: FilterSpec[];
+}
+
+/** A built-in filter by name with its config (structured-cloneable); see src/filters. */
+export interface FilterSpec {
+  name: string;
+  config?: Record<string, unknown>;
 }
 
 export interface TargetModule {

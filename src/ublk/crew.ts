@@ -114,7 +114,7 @@ export class Crew {
     const ready = groups.map((slots, i) => {
       const queues = [...new Set(slots.map((s) => s[0]))];
       const init: WorkerInit = {
-        spec: { module: spec.module, config }, targets, engine: { ...cfg, slots, cpu: cpus[i] }, thread: firstThread + i, queues,
+        spec: { ...spec, config }, targets, engine: { ...cfg, slots, cpu: cpus[i] }, thread: firstThread + i, queues,
       };
       return this.addWorker(new Worker(workerUrl(), { workerData: init }));
     });

@@ -6,6 +6,7 @@ import { Crew, type EngineBase } from './crew.js';
 import { native, addressOf } from '../native.js';
 import { type DataMode, MODE_FLAGS, needsRoute, needsTrust } from './modes.js';
 import { checkTarget } from '../target/contract.js';
+import { applyFilters } from '../filters/index.js';
 import { loadTarget } from '../target/catalogue.js';
 import type { Target, TargetSpec } from '../target/types.js';
 import { type DevInfo, type Params, ioDescSizeOf } from '../uapi/structs.js';
@@ -61,7 +62,7 @@ export async function localTarget(opts: DeviceOptions): Promise<LocalTarget> {
   const spec = opts.target;
   const mod = await loadTarget(spec.module, opts.targets);
   const config = mod.prepare ? await mod.prepare(spec.config) : spec.config;
-  return { target: checkTarget(await mod.create(config)), spec, config };
+  return { target: checkTarget(applyFilters(await mod.create(config), spec.filters)), spec, config };
 }
 
 export function checkMode(mode: DataMode, features: number, target: Target): void {

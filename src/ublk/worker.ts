@@ -2,6 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { QueueEngine, type EngineConfig } from './queue.js';
 import { checkTarget } from '../target/contract.js';
+import { applyFilters } from '../filters/index.js';
 import type { TargetSpec } from '../target/types.js';
 import { importCatalogue, loadTarget } from '../target/catalogue.js';
 
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
     engine?.abort();
   });
   const mod = await loadTarget(init.spec.module, init.targets ? await importCatalogue(init.targets) : undefined);
-  const target = checkTarget(await mod.create(init.spec.config));
+  const target = checkTarget(applyFilters(await mod.create(init.spec.config), init.spec.filters));
   if (!aborted) {
     engine = new QueueEngine({
       ...init.engine,
