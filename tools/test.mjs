@@ -118,9 +118,11 @@ async function vmRun(suite, out = process.stdout) {
   };
   if (r.status !== 0 && !c.fail) c.fail = 1;
   const crash = fs.existsSync(consoleLog) ? crashSummary(fs.readFileSync(consoleLog, 'utf8')) : null;
-  if (!crash) fs.rmSync(path.dirname(consoleLog), { recursive: true, force: true });
+  // Kept whenever the run failed: a timeout with no oops needs the log as much as a crash does.
+  const keep = crash || r.status !== 0 || c.fail;
+  if (!keep) fs.rmSync(path.dirname(consoleLog), { recursive: true, force: true });
   const summary = `kernel ${name}: ${line(c)} in ${((Date.now() - t0) / 1000).toFixed(0)} s (incl. boot)`
-    + (crash ? `\n  ${crash} (console log ${consoleLog})` : '');
+    + (crash ? `\n  ${crash} (console log ${consoleLog})` : keep ? `\n  console log ${consoleLog}` : '');
   out.write(`\n${summary}\n`);
   return { c, summary };
 }
