@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { prepare, create, type LoopConfig } from '../../src/targets/loop/index.js';
 import * as stripe from '../../src/targets/stripe/index.js';
-import { createRing } from '../../src/uring/ring.js';
+import { hostContext } from '../../src/testing/host.js';
 import { FileIo } from '../../src/uring/file-io.js';
 import type { Target, TargetContext } from '../../src/target/types.js';
 import * as IO from '../../src/uapi/io-uring.js';
@@ -37,22 +37,6 @@ function spyIo(fallocate: (mode: number) => number = () => 0) {
     read: async (fd: number, buf: Uint8Array, off: number) => (calls.push({ op: 'read', fd, off, len: buf.byteLength }), fs.readSync(fd, buf, 0, buf.byteLength, off)),
   };
   return { calls, ctx: { io: io as unknown as FileIo, ring: undefined, queues: [0], thread: 0 } as unknown as TargetContext };
-}
-
-/** Real io_uring on this host: completions wake the event loop through the ring's eventfd. */
-function ringIo(): { ctx: TargetContext; close(): void } {
-  const ring = createRing(64, 0);
-  let queued = false;
-  ring.onQueue = () => {
-    if (queued) return;
-    queued = true;
-    queueMicrotask(() => {
-      queued = false;
-      ring.submit();
-    });
-  };
-  ring.watch(() => void ring.reap(() => {}), true);
-  return { ctx: { io: new FileIo(ring), ring, queues: [0], thread: 0 }, close: () => ring.close() };
 }
 
 test('integrity file: a never-written (sparse) file is initialised to 0xff, once', () => {
@@ -128,7 +112,7 @@ test('integrity: tuples at (offset / interval) * metadataSize; FLUSH syncs the d
 test('write-zeroes without FALLOC_FL_ZERO_RANGE (tmpfs): the range reads back as zeroes', async (t) => {
   if (!fs.existsSync('/dev/shm')) return t.skip('no /dev/shm tmpfs here');
   const dir = fs.mkdtempSync('/dev/shm/ublkit-loop-');
-  const io = ringIo();
+  const io = await hostContext();
   try {
     const f = path.join(dir, 'z.img');
     fs.writeFileSync(f, Buffer.alloc(4 << 20, 0xa5));
