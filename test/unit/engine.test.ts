@@ -265,3 +265,28 @@ for (const mode of ['copy', 'get-data'] as DataMode[]) {
     stand.dispose();
   });
 }
+
+test('get-data: a WRITE failed after a partial NEED_GET_DATA copy leaves no bytes for the next hole READ', async () => {
+  const t: Target = {
+    size: 256 * KiB,
+    read: () => assert.fail('hole READs never call read()'),
+    write: (buf) => buf.byteLength,
+    route: (_offset, length) => [{ fd: -1, offset: 0, length, bufOffset: 0 }],
+  };
+  const { stand } = start({ depth: 1, mode: 'get-data', getDataBytes: (_tag, len) => (len === 64 * KiB ? 16 * KiB : len) }, t);
+  await stand.settle();
+  const read = async (len: number) => {
+    const r = new Uint8Array(len).fill(0x55);
+    stand.deliver(0, { op: U.UBLK_IO_OP_READ, off: 0, len, data: r });
+    await stand.settle();
+    return r;
+  };
+  assert.deepEqual(await read(64 * KiB), new Uint8Array(64 * KiB));
+  // The kernel copies 16 KiB of this WRITE into the slot, then the engine fails it without the
+  // data path ever seeing it.
+  stand.deliver(0, { op: U.UBLK_IO_OP_WRITE, off: 0, len: 64 * KiB, data: pattern(4, 64 * KiB) });
+  await stand.settle();
+  assert.deepEqual(await read(32 * KiB), new Uint8Array(32 * KiB));
+  assert.deepEqual(stand.commits.map((c) => c.result), [64 * KiB, -5, 32 * KiB]);
+  stand.dispose();
+});

@@ -18,12 +18,14 @@ export class CopyPath implements DataPath {
   /** The target routes, to holes at least in part: a READ of holes only is zeroes, never a call. */
   private readonly holes: boolean;
   /**
-   * Per slot, how many bytes at the start of its buffer are zero. Only the fill below sets it and
-   * any other request on the slot clears it first (a WRITE's data lands in the buffer, a target
-   * fills it, a target's write may scribble on it), so a run of hole READs (a null disk) fills
-   * once instead of clearing up to a megabyte for every request.
+   * Per slot, how many bytes at the start of its buffer the last hole READ left zero, and that
+   * READ's slot generation (SlotTable.seq). They hold only for the very next request of the slot:
+   * anything in between (a WRITE's data copied in, even one failed before it reached a path; a
+   * target read; NEED_GET_DATA) bumps the generation more than once. So a run of hole READs (a
+   * null disk) fills once instead of clearing up to a megabyte for every request.
    */
-  private readonly zeroed: Uint32Array;
+  private readonly zeroLen: Uint32Array;
+  private readonly zeroSeq: Uint32Array;
 
   constructor(loop: Loop, rw: TargetRw, x: ExtentIo, bufs: Uint8Array[], direct: boolean) {
     this.loop = loop;
@@ -32,7 +34,8 @@ export class CopyPath implements DataPath {
     this.bufs = bufs;
     this.direct = direct;
     this.holes = !direct && loop.target.route !== undefined;
-    this.zeroed = new Uint32Array(bufs.length);
+    this.zeroLen = new Uint32Array(bufs.length);
+    this.zeroSeq = new Uint32Array(bufs.length);
   }
 
   start(s: number): void {
@@ -41,13 +44,14 @@ export class CopyPath implements DataPath {
     const isRead = sl.op[s] === U.UBLK_IO_OP_READ;
     const len = sl.len[s];
     if (this.holes && isRead && this.onlyHoles(sl.off[s], len)) {
-      if (this.zeroed[s] < len) {
+      const next = ((sl.seq[s] - this.zeroSeq[s]) >>> 0) === 1;
+      if (!next || this.zeroLen[s] < len) {
         this.bufs[s].fill(0, 0, len);
-        this.zeroed[s] = len;
+        this.zeroLen[s] = len;
       }
+      this.zeroSeq[s] = sl.seq[s];
       return this.finish(s);
     }
-    this.zeroed[s] = 0;
     this.rw.run(s, isRead, this.bufs[s].subarray(0, len), sl.off[s], (sl.flags[s] & U.UBLK_IO_F_FUA) !== 0, this, 0);
   }
 

@@ -246,6 +246,7 @@ export class QueueEngine implements Loop {
   own(s: number): void {
     if (this.slots.state[s] !== OWNED) this.owned++;
     this.slots.state[s] = OWNED;
+    this.slots.seq[s]++;
   }
 
   rearm(s: number): boolean {
