@@ -160,15 +160,18 @@ test('nbd replies: structured READ in chunks out of order, holes as zeroes, inte
   }
 });
 
-test('nbd replies: ERROR and ERROR_OFFSET chunks give the errno; a READ not fully answered is EIO', () => {
+test('nbd replies: ERROR and ERROR_OFFSET chunks give the errno; a READ not fully answered (or answered twice in part) is EIO', () => {
   const b = new B();
   chunk(b, 1, P.CHUNK_ERROR_OFFSET, false, errChunk(5, 'bad sector', 512));
   chunk(b, 1, P.CHUNK_OFFSET_DATA, true, dataChunk(0, new Uint8Array(512)));
   chunk(b, 2, P.CHUNK_ERROR, true, errChunk(1, 'read only'));
   chunk(b, 3, P.CHUNK_OFFSET_DATA, true, dataChunk(0, new Uint8Array(512)));
   chunk(b, 4, 77, true, new Uint8Array(3));
-  const reqs = { 1: read(0, 1024), 2: other(P.CMD_WRITE), 3: read(0, 1024), 4: other(P.CMD_FLUSH) };
-  assert.deepEqual(parse(reqs, b.get(), 2), [[1, 'EIO'], [2, 'EPERM'], [3, 'EIO'], [4, 'EIO']]);
+  // The same half twice adds up to the length but leaves the other half unanswered.
+  chunk(b, 5, P.CHUNK_OFFSET_DATA, false, dataChunk(0, new Uint8Array(512)));
+  chunk(b, 5, P.CHUNK_OFFSET_HOLE, true, holeChunk(256, 512));
+  const reqs = { 1: read(0, 1024), 2: other(P.CMD_WRITE), 3: read(0, 1024), 4: other(P.CMD_FLUSH), 5: read(0, 1024) };
+  assert.deepEqual(parse(reqs, b.get(), 2), [[1, 'EIO'], [2, 'EPERM'], [3, 'EIO'], [4, 'EIO'], [5, 'EIO']]);
 });
 
 test('nbd replies: garbage is a protocol error, not wrong data', () => {

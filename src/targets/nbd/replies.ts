@@ -11,6 +11,9 @@ export interface Pending {
   buf?: Uint8Array;
   /** READ bytes the server has answered (data or hole), structured replies. */
   covered: number;
+  /** The first chunk's start; with several chunks, every chunk's [start, end): counted bytes prove coverage only without overlap. */
+  first?: number;
+  chunks?: number[];
   /** The first error the server reported, as an errno name. */
   errno?: string;
 }
@@ -135,6 +138,8 @@ export class ReplyParser {
       if (p.cmd !== P.CMD_READ || at < p.offset || at + n > p.offset + p.length || n === 0) {
         throw P.protoError(`chunk for bytes ${at}+${n} outside the request ${p.offset}+${p.length}`);
       }
+      if (p.first === undefined) p.first = at;
+      else (p.chunks ??= [p.first, p.first + p.covered]).push(at, at + n);
       p.covered += n;
       if (this.chunkType === P.CHUNK_OFFSET_DATA) return this.payload(S_DATA, at - p.offset, n);
       p.buf?.fill(0, at - p.offset, at - p.offset + n);
@@ -161,7 +166,7 @@ export class ReplyParser {
 
   private finish(): void {
     const p = this.p!;
-    const short = p.cmd === P.CMD_READ && !p.errno && p.covered !== p.length;
+    const short = p.cmd === P.CMD_READ && !p.errno && (p.covered !== p.length || overlaps(p.chunks));
     const cookie = this.cookie;
     this.reset();
     this.done(cookie, p, p.errno ?? (short ? 'EIO' : undefined));
@@ -173,4 +178,15 @@ export class ReplyParser {
     this.need = 4;
     this.p = undefined;
   }
+}
+
+/**
+ * Whether chunks [start, end, ...] overlap: a server that sends a range twice could reach the
+ * request's length while leaving a gap, whose bytes would be the slot's last request's.
+ */
+function overlaps(chunks: number[] | undefined): boolean {
+  if (!chunks || chunks.length <= 2) return false;
+  const order = Array.from({ length: chunks.length / 2 }, (_, i) => i).sort((a, b) => chunks[2 * a] - chunks[2 * b]);
+  for (let i = 1; i < order.length; i++) if (chunks[2 * order[i]] < chunks[2 * order[i - 1] + 1]) return true;
+  return false;
 }
