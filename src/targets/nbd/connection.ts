@@ -45,12 +45,14 @@ export class Connection {
     let cookie = this.nextCookie;
     while (this.inflight.has(cookie)) cookie = (cookie + 1) >>> 0 || 1;
     this.nextCookie = (cookie + 1) >>> 0 || 1;
-    const head = new Uint8Array(P.REQUEST_HEADER);
-    P.encodeRequest(P.view(head), 0, cmd, flags, cookie, offset, length);
+    // The payload is copied now, not when the SEND in flight ends: by then a timed-out WRITE's
+    // slot buffer may hold the next request's data, which would go to this request's offset.
+    const msg = new Uint8Array(P.REQUEST_HEADER + (payload ? payload.byteLength : 0));
+    P.encodeRequest(P.view(msg), 0, cmd, flags, cookie, offset, length);
+    if (payload) msg.set(payload, P.REQUEST_HEADER);
     return new Promise<void>((resolve, reject) => {
       this.inflight.set(cookie, { cmd, offset, length, buf, covered: 0, resolve, reject, started: Date.now(), abandoned: false });
-      this.enqueue(head);
-      if (payload) this.enqueue(payload);
+      this.enqueue(msg);
       if (!this.sending) this.send();
     });
   }
