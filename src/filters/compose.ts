@@ -65,6 +65,12 @@ export function contractChecked(t: Target, name: string): Composed {
 /** One layer: the filter's own members over the ones below. */
 function layer(next: Composed, filter: Filter, config: unknown, name: string): Composed {
   const own = filter(next, config);
+  // Integrity metadata travels beside the data: a filter that changes where data goes or whether
+  // it is written (cow, readonly, error) and let readIntegrity/writeIntegrity pass through would
+  // store tuples for data it kept elsewhere or refused. Only a filter that maps them may go over.
+  if (next.integrity && !('writeIntegrity' in own)) {
+    throw new UblkError('EINVAL', `${name} does not carry integrity metadata: it cannot go over a target with integrity`);
+  }
   const out = { ...next } as Composed;
   for (const key of Object.keys(own)) {
     if (key === 'open' || key === 'close') continue;

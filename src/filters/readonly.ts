@@ -13,6 +13,9 @@ export const readonly: Filter = (next, config) => {
   return {
     caps: { ...next.caps, readOnly: true, flush: false, fua: false, discard: false, writeZeroes: false },
     write: refuse,
+    // A routing target's writes would go straight to its files, past `refuse`, with only the
+    // kernel's read-only flag (which root can clear) in the way.
+    route: undefined,
     flush: undefined,
     discard: undefined,
     writeZeroes: undefined,

@@ -215,3 +215,33 @@ test('CLI: --filter NAME[:key=value,...], repeatable, in order, into the target 
   const t = applyFilters(mem('2M'), targetSpec(parseArgs(['add', '-t', 'null', '--filter', 'offset:offset=1M,range=512K'])).filters);
   assert.equal(t.size, 512 * 1024);
 });
+
+test('filters over a target with integrity: only one that maps the tuples (offset) may go over it', async () => {
+  const written: number[] = [];
+  const t: Target = {
+    size: 1 << 20,
+    integrity: { metadataSize: 8 },
+    read: (buf) => buf.byteLength,
+    write: (buf) => buf.byteLength,
+    readIntegrity: () => 0,
+    writeIntegrity: (_buf, off) => void written.push(off),
+  };
+  for (const name of ['readonly', 'cow', 'error', 'delay']) {
+    assert.throws(() => compose(t, [F[name], {}]), /does not carry integrity metadata/, name);
+  }
+  const shifted = compose(t, [F.offset, { offset: 4096, range: 65536 }]);
+  await shifted.writeIntegrity!(new Uint8Array(8), 512);
+  assert.deepEqual(written, [4096 + 512]);
+});
+
+test('readonly turns route off: a routing target\'s writes cannot reach its files past the filter', () => {
+  const t: Target = {
+    size: 1 << 20,
+    read: (buf) => buf.byteLength,
+    write: (buf) => buf.byteLength,
+    route: (offset, length) => [{ fd: 3, offset, length, bufOffset: 0 }],
+  };
+  const ro = compose(t, F.readonly);
+  assert.equal(ro.route, undefined);
+  assert.throws(() => ro.write(new Uint8Array(512), 0, { fua: false }), /EROFS|read-only/);
+});
