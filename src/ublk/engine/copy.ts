@@ -15,17 +15,6 @@ export class CopyPath implements DataPath {
   private readonly bufs: Uint8Array[];
   /** The target routes to real files: read and write its extents here, no promise round trip. */
   private readonly direct: boolean;
-  /** The target routes, to holes at least in part: a READ of holes only is zeroes, never a call. */
-  private readonly holes: boolean;
-  /**
-   * Per slot, how many bytes at the start of its buffer the last hole READ left zero, and that
-   * READ's slot generation (SlotTable.seq). They hold only for the very next request of the slot:
-   * anything in between (a WRITE's data copied in, even one failed before it reached a path; a
-   * target read; NEED_GET_DATA) bumps the generation more than once. So a run of hole READs (a
-   * null disk) fills once instead of clearing up to a megabyte for every request.
-   */
-  private readonly zeroLen: Uint32Array;
-  private readonly zeroSeq: Uint32Array;
 
   constructor(loop: Loop, rw: TargetRw, x: ExtentIo, bufs: Uint8Array[], direct: boolean) {
     this.loop = loop;
@@ -33,42 +22,13 @@ export class CopyPath implements DataPath {
     this.x = x;
     this.bufs = bufs;
     this.direct = direct;
-    this.holes = !direct && loop.target.route !== undefined;
-    this.zeroLen = new Uint32Array(bufs.length);
-    this.zeroSeq = new Uint32Array(bufs.length);
   }
 
   start(s: number): void {
     if (this.direct) return this.x.directPass(s);
     const sl = this.loop.slots;
     const isRead = sl.op[s] === U.UBLK_IO_OP_READ;
-    const len = sl.len[s];
-    if (this.holes && isRead && this.onlyHoles(sl.off[s], len)) {
-      const next = ((sl.seq[s] - this.zeroSeq[s]) >>> 0) === 1;
-      if (!next || this.zeroLen[s] < len) {
-        this.bufs[s].fill(0, 0, len);
-        this.zeroLen[s] = len;
-      }
-      this.zeroSeq[s] = sl.seq[s];
-      return this.finish(s);
-    }
-    this.rw.run(s, isRead, this.bufs[s].subarray(0, len), sl.off[s], (sl.flags[s] & U.UBLK_IO_F_FUA) !== 0, this, 0);
-  }
-
-  /** Whether route() maps all of [off, off + len) to holes; anything else (or a throw) is the target's to read. */
-  private onlyHoles(off: number, len: number): boolean {
-    let extents;
-    try {
-      extents = this.loop.target.route!(off, len);
-    } catch {
-      return false;
-    }
-    let sum = 0;
-    for (const e of extents) {
-      if (e.fd >= 0 || e.length <= 0 || e.bufOffset < 0 || e.bufOffset + e.length > len) return false;
-      sum += e.length;
-    }
-    return sum === len;
+    this.rw.run(s, isRead, this.bufs[s].subarray(0, sl.len[s]), sl.off[s], (sl.flags[s] & U.UBLK_IO_F_FUA) !== 0, this, 0);
   }
 
   pass(s: number): void {

@@ -246,7 +246,6 @@ export class QueueEngine implements Loop {
   own(s: number): void {
     if (this.slots.state[s] !== OWNED) this.owned++;
     this.slots.state[s] = OWNED;
-    this.slots.seq[s]++;
   }
 
   rearm(s: number): boolean {

@@ -27,11 +27,6 @@ export class SlotTable implements IoDescSink {
    * registration): the slot's own index, or with rotation the other of its two (see rotate).
    */
   readonly bufIndex: Uint16Array;
-  /**
-   * Bumped each time the server takes the slot (a request arrives, NEED_GET_DATA, or the slot is
-   * taken back): what a path remembers of the slot's buffer holds only if nothing came between.
-   */
-  readonly seq: Uint32Array;
 
   constructor(pairs: Array<[number, number]>) {
     const n = (this.n = pairs.length);
@@ -47,7 +42,6 @@ export class SlotTable implements IoDescSink {
     this.gdLen = new Int32Array(n);
     this.gdOff = new Float64Array(n);
     this.bufIndex = new Uint16Array(n);
-    this.seq = new Uint32Array(n);
     pairs.forEach(([q, t], i) => {
       this.qid[i] = q;
       this.tag[i] = t;
