@@ -21,11 +21,16 @@ export async function hostContext(): Promise<HostContext> {
     queued = true;
     queueMicrotask(() => {
       queued = false;
-      ring.submit();
+      if (ring.onQueue) ring.submit();
     });
   };
   ring.watch(() => void ring.reap(() => {}), true);
-  return { ctx: { io: new FileIo(ring), ring, queues: [0], thread: 0 }, alloc, close: () => ring.close() };
+  // A submit still queued when the owner closes must not reach the closed ring.
+  const close = () => {
+    ring.onQueue = undefined;
+    ring.close();
+  };
+  return { ctx: { io: new FileIo(ring), ring, queues: [0], thread: 0 }, alloc, close };
 }
 
 /** Page-aligned buffers from the addon, as the engine's (targets doing O_DIRECT IO need them). */

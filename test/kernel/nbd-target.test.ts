@@ -8,29 +8,12 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createRing, type Ring } from '../../src/uring/ring.js';
-import { FileIo } from '../../src/uring/file-io.js';
+import { hostContext } from '../../src/testing/host.js';
 import { create, nbdUri, prepare, type NbdConfig } from '../../src/targets/nbd/index.js';
 import type { Target } from '../../src/target/types.js';
 
 const HAVE_NBDKIT = spawnSync('nbdkit', ['--version']).status === 0;
 const skip = HAVE_NBDKIT ? false : 'nbdkit is not installed';
-
-/** A ring served from the event loop, as a serving thread's engine does. */
-function hostRing(): Ring {
-  const ring = createRing(256, 0);
-  let queued = false;
-  ring.onQueue = () => {
-    if (queued) return;
-    queued = true;
-    setImmediate(() => {
-      queued = false;
-      if (ring.onQueue) ring.submit(0);
-    });
-  };
-  ring.watch(() => ring.reap(() => {}), true);
-  return ring;
-}
 
 async function waitFor(what: string, ok: () => boolean, ms = 10000): Promise<void> {
   const end = Date.now() + ms;
@@ -54,16 +37,15 @@ async function withNbdkit(args: string[], body: (sock: string, dir: string) => P
   }
 }
 
-async function withTarget(config: NbdConfig, body: (t: Target, ring: Ring) => Promise<void>): Promise<void> {
+async function withTarget(config: NbdConfig, body: (t: Target) => Promise<void>): Promise<void> {
   const t = create(await prepare(config));
-  const ring = hostRing();
+  const host = await hostContext();
   try {
-    await t.open!({ ring, io: new FileIo(ring), queues: [0], thread: 0 });
-    await body(t, ring);
+    await t.open!(host.ctx);
+    await body(t);
   } finally {
     await t.close?.();
-    ring.onQueue = undefined;
-    ring.close();
+    host.close();
   }
 }
 
