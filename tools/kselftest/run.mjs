@@ -26,13 +26,20 @@ const ROOT = path.resolve(HERE, '../..');
 const CACHE = process.env.UBLKIT_CACHE
   || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'ublkit');
 const SERVERS = ['ublkit', 'kublk'];
-const USAGE = `usage: node tools/kselftest/run.mjs [--only REGEX] [--server ublkit|kublk|both] [--jobs N]
-       [--timeout SEC] [--vm-timeout SEC] [--mem SIZE] [--out DIR] [--list] [--report]`;
+const USAGE = `usage: node tools/kselftest/run.mjs [--kernel 7.2|7.3] [--only REGEX] [--server ublkit|kublk|both]
+       [--jobs N] [--timeout SEC] [--vm-timeout SEC] [--mem SIZE] [--out DIR] [--list] [--report]`;
+
+// Each kernel's selftests with the reference kublk built from the same source, booted on that kernel.
+const KERNELS = {
+  '7.2': { vmSuite: 'sid', src: 'kublk-src', kublk: 'kublk/kublk' },
+  '7.3': { vmSuite: 'trixie-backports', src: 'kublk-src-7.3', kublk: 'kublk-7.3/kublk' },
+};
 
 const OPTIONS = {
+  kernel: { type: 'string', default: '7.2' },
   only: { type: 'string' }, server: { type: 'string', default: 'both' }, jobs: { type: 'string', short: 'j', default: '1' },
   timeout: { type: 'string', default: '150' }, 'vm-timeout': { type: 'string' }, mem: { type: 'string', default: '4G' },
-  out: { type: 'string', default: path.join(ROOT, '.vm-out/kselftest') }, list: { type: 'boolean', default: false },
+  out: { type: 'string' }, list: { type: 'boolean', default: false },
   report: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
 };
 
@@ -43,9 +50,12 @@ function parseArgs(argv) {
   } catch (e) {
     throw new Error(e.message.split('. ')[0]); // node's first sentence names the option; the rest is advice
   }
+  if (!KERNELS[v.kernel]) throw new Error(`--kernel: ${Object.keys(KERNELS).join(' or ')}`);
   const o = {
+    kernel: v.kernel,
     only: v.only === undefined ? null : new RegExp(v.only), server: v.server, jobs: Number(v.jobs), timeout: Number(v.timeout),
-    vmTimeout: v['vm-timeout'] === undefined ? null : Number(v['vm-timeout']), mem: v.mem, out: path.resolve(v.out),
+    vmTimeout: v['vm-timeout'] === undefined ? null : Number(v['vm-timeout']), mem: v.mem,
+    out: path.resolve(v.out ?? path.join(ROOT, v.kernel === '7.2' ? '.vm-out/kselftest' : `.vm-out/kselftest-${v.kernel}`)),
     list: v.list, report: v.report, help: v.help,
   };
   if (!['ublkit', 'kublk', 'both'].includes(o.server)) throw new Error(`--server: ublkit, kublk or both`);
@@ -60,14 +70,14 @@ function run(cmd, args, opts = {}) {
   return r.status;
 }
 
-/** The selftest folder (and 7.2 uapi headers) plus the reference binary, via tools/kublk/build.sh. */
-function ensureSources() {
+/** The kernel's selftest folder (and its uapi headers) plus the reference binary, via tools/kublk/build.sh. */
+function ensureSources(kernel) {
   const build = path.join(ROOT, 'tools/kublk/build.sh');
-  if (!fs.existsSync(build)) throw new SetupError(`${build} is missing (it fetches linux-source-7.2 and builds kublk)`);
-  if (run('bash', [build]) !== 0) throw new SetupError('tools/kublk/build.sh failed');
-  const src = path.join(CACHE, 'kublk-src');
+  if (!fs.existsSync(build)) throw new SetupError(`${build} is missing (it fetches linux-source-${kernel} and builds kublk)`);
+  if (run('bash', [build], { env: { ...process.env, UBLKIT_KUBLK_KERNEL: kernel } }) !== 0) throw new SetupError('tools/kublk/build.sh failed');
+  const src = path.join(CACHE, KERNELS[kernel].src);
   const suite = path.join(src, 'ublk');
-  const kublk = path.join(CACHE, 'kublk/kublk');
+  const kublk = path.join(CACHE, KERNELS[kernel].kublk);
   for (const p of [path.join(suite, 'test_common.sh'), kublk]) {
     if (!fs.existsSync(p)) throw new SetupError(`tools/kublk/build.sh did not produce ${p}`);
   }
@@ -76,10 +86,10 @@ function ensureSources() {
   return { src, suite, kublk, version };
 }
 
-/** metadata_size (integrity_01's helper), built from the suite's own source with the 7.2 uapi headers. */
+/** metadata_size (integrity_01's helper), built from the suite's own source with its kernel's uapi headers. */
 function ensureMetadataSize({ src, suite }) {
   const c = path.join(suite, 'metadata_size.c');
-  const dir = path.join(CACHE, 'kselftest');
+  const dir = path.join(CACHE, 'kselftest', path.basename(src));
   const bin = path.join(dir, 'metadata_size');
   if (fs.existsSync(bin) && fs.statSync(bin).mtimeMs >= fs.statSync(c).mtimeMs) return bin;
   fs.mkdirSync(dir, { recursive: true });
@@ -155,11 +165,13 @@ async function main() {
   try { o = parseArgs(process.argv.slice(2)); } catch (e) { console.error(`${e.message}\n${USAGE}`); return 2; }
   if (o.help) { console.log(USAGE); return 0; }
   const servers = o.server === 'both' ? SERVERS : [o.server];
+  // The VM boots the kernel whose selftests run (tools/vm/run.mjs reads the suite from the environment).
+  process.env.UBLKIT_VM_SUITE = KERNELS[o.kernel].vmSuite;
 
   let src;
   try {
     if (run('bash', [path.join(HERE, 'setup.sh')]) !== 0) console.error('[kselftest] setup.sh failed: some tests may SKIP or FAIL for a missing program');
-    src = ensureSources();
+    src = ensureSources(o.kernel);
   } catch (e) { console.error(`[kselftest] ${e.message}`); return 2; }
   const tests = listTests(src.suite, o.only);
   if (o.list) { for (const t of tests) console.log(t.name); return 0; }

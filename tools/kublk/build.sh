@@ -5,24 +5,28 @@
 #   ~/.cache/ublkit/kublk-src/   the selftest sources + the few uapi headers they need (7.2)
 #   ~/.cache/ublkit/liburing/    sid's liburing-dev + liburing2, dpkg -x'ed (bookworm's is too old)
 #   ~/.cache/ublkit/kublk/kublk  the binary (liburing linked statically; runs on the host's libc)
+#   ~/.cache/ublkit/kublk-src-7.3/, kublk-7.3/kublk   the same from 7.3 (UBLKIT_KUBLK_KERNEL=7.3)
 #
 # Debian packages come through a PRIVATE apt configuration for sid (the one tools/vm/fetch-kernel.sh
 # keeps under ~/.cache/ublkit/apt/sid, created here the same way if it is missing); the host's apt
 # state is never touched. Idempotent: a second run with everything cached does nothing.
 #
-# Env: UBLKIT_CACHE (default ~/.cache/ublkit), UBLKIT_KUBLK_SRC_PKG (default linux-source-7.2),
-#      UBLKIT_KUBLK_REBUILD=1 (rebuild even if the binary is there).
+# Env: UBLKIT_CACHE (default ~/.cache/ublkit), UBLKIT_KUBLK_KERNEL (7.2, default: linux-source-7.2
+#      from sid; 7.3: linux-source-7.3 from trixie-backports), UBLKIT_KUBLK_REBUILD=1 (rebuild even
+#      if the binary is there). liburing always comes from sid.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 log() { printf '[kublk] %s\n' "$*" >&2; }
 
 cache="${UBLKIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ublkit}"
-srcpkg="${UBLKIT_KUBLK_SRC_PKG:-linux-source-7.2}"
-suite=sid
-apt_root="$cache/apt/$suite"
-src="$cache/kublk-src"
+kernel="${UBLKIT_KUBLK_KERNEL:-7.2}"
+case "$kernel" in
+  7.2) src_suite=sid; src="$cache/kublk-src"; out="$cache/kublk" ;;
+  7.3) src_suite=trixie-backports; src="$cache/kublk-src-7.3"; out="$cache/kublk-7.3" ;;
+  *) log "UBLKIT_KUBLK_KERNEL=$kernel: use 7.2 or 7.3"; exit 1 ;;
+esac
+srcpkg="linux-source-$kernel"
 uring="$cache/liburing"
-out="$cache/kublk"
 stamp="$out/.built"
 
 if [[ -x "$out/kublk" && -f "$stamp" && -z "${UBLKIT_KUBLK_REBUILD:-}" ]]; then
@@ -36,9 +40,9 @@ done
 # --- private apt config (shared with tools/vm/fetch-kernel.sh) ----------------------------------
 # shellcheck source=../lib/private-apt.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/private-apt.sh"
-ensure_apt() {
-  private_apt_init "$suite" "$apt_root"
-  private_apt_update "$apt_root" "" "$srcpkg"
+ensure_apt() { # suite probe-package
+  private_apt_init "$1" "$cache/apt/$1"
+  private_apt_update "$cache/apt/$1" "" "$2"
 }
 
 dl=""
@@ -53,8 +57,8 @@ mkdir -p "$cache"
 
 # --- liburing (sid) ------------------------------------------------------------------------------
 if [[ ! -f "$uring/.complete" ]]; then
-  ensure_apt
-  log "downloading liburing-dev + liburing2 ($suite)"
+  ensure_apt sid liburing-dev
+  log "downloading liburing-dev + liburing2 (sid)"
   download liburing-dev liburing2
   rm -rf "$uring.tmp" && mkdir -p "$uring.tmp"
   for d in "$dl"/liburing*.deb; do dpkg -x "$d" "$uring.tmp"; done
@@ -67,7 +71,7 @@ log "liburing $(cat "$uring/.complete")"
 
 # --- selftest sources from the kernel source package --------------------------------------------
 if [[ ! -f "$src/.complete" ]]; then
-  ensure_apt
+  ensure_apt "$src_suite" "$srcpkg"
   log "downloading $srcpkg ($(apt-cache show "$srcpkg" | awk '/^Version:/ {print $2; exit}'), ~160 MB)"
   download "$srcpkg"
   deb="$(ls "$dl"/linux-source-*.deb | head -1)"
