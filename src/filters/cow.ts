@@ -2,6 +2,7 @@
 // file); the target below is only read, until commit() merges the overlay into it.
 import * as fs from 'node:fs';
 import type { Target, TargetContext } from '../target/types.js';
+import type { FileIo } from '../uring/file-io.js';
 import type { Filter } from './compose.js';
 import { blockOf, keys } from './config.js';
 import { UblkError } from '../errors.js';
@@ -34,6 +35,8 @@ export const cow: Filter<CowConfig> = (next, config) => {
   const mem = new Map<number, Uint8Array>();
   const file = typeof c.file === 'string' && c.file ? c.file : undefined;
   let fd = -1;
+  // The overlay file's IO goes through the serving thread's ring, never blocking that thread.
+  let io: FileIo | undefined;
   // Made when a serving thread opens the stack, not when a spec is merely built (the instance that
   // only describes the device, a start-up that fails): nothing is left behind by those.
   const create = (): void => {
@@ -51,27 +54,41 @@ export const cow: Filter<CowConfig> = (next, config) => {
       throw new UblkError((err as NodeJS.ErrnoException).code ?? 'EIO', `cow overlay file ${file} cannot be created (${(err as Error).message})`);
     }
   };
-  const overlayFd = (): number => (fd >= 0 ? fd : (() => { throw new UblkError('EIO', 'cow filter used before open()'); })());
-
-  const putOverlay = (buf: Uint8Array, off: number): void => {
-    if (file) {
-      const fd = overlayFd();
-      for (let done = 0; done < buf.byteLength;) done += fs.writeSync(fd, buf, done, buf.byteLength - done, off + done);
-    } else {
-      for (let i = 0; i < buf.byteLength; i += bs) mem.set((off + i) / bs, buf.slice(i, i + bs));
-    }
+  const overlayIo = (): FileIo => {
+    if (fd < 0 || !io) throw new UblkError('EIO', 'cow filter used before open()');
+    return io;
   };
-  const getOverlay = (buf: Uint8Array, off: number): void => {
-    if (file) {
-      const fd = overlayFd();
-      for (let done = 0; done < buf.byteLength;) {
-        const n = fs.readSync(fd, buf, done, buf.byteLength - done, off + done);
-        if (n <= 0) throw new UblkError('EIO', `cow overlay file ${file} is shorter than the disk`);
-        done += n;
-      }
-    } else {
-      for (let i = 0; i < buf.byteLength; i += bs) buf.set(mem.get((off + i) / bs)!, i);
+  const failed = (res: number, what: string): UblkError => (res < 0
+    ? UblkError.fromResult(res, `cow overlay file ${file}: ${what}`)
+    : new UblkError('EIO', `cow overlay file ${file}: ${what} made no progress`));
+
+  const putOverlay = async (buf: Uint8Array, off: number): Promise<void> => {
+    if (!file) {
+      for (let i = 0; i < buf.byteLength; i += bs) mem.set((off + i) / bs, buf.slice(i, i + bs));
+      return;
     }
+    const io = overlayIo();
+    await whole(buf, async (part, done) => {
+      const n = await io.write(fd, part, off + done);
+      if (n <= 0) throw failed(n, 'write');
+      return n;
+    });
+  };
+  const getOverlay = async (buf: Uint8Array, off: number): Promise<void> => {
+    if (!file) {
+      for (let i = 0; i < buf.byteLength; i += bs) buf.set(mem.get((off + i) / bs)!, i);
+      return;
+    }
+    const io = overlayIo();
+    await whole(buf, async (part, done) => {
+      const n = await io.read(fd, part, off + done);
+      if (n <= 0) throw failed(n, 'read');
+      return n;
+    });
+  };
+  const syncOverlay = async (): Promise<void> => {
+    const n = await overlayIo().fsync(fd, true);
+    if (n < 0) throw failed(n, 'fdatasync');
   };
 
   /** Visits `[off, off+len)` in runs of blocks with the same state. */
@@ -96,26 +113,28 @@ export const cow: Filter<CowConfig> = (next, config) => {
     open(ctx: TargetContext) {
       // The overlay map lives in this thread: a second serving thread would see none of it.
       if (ctx.thread > 0) throw new UblkError('EINVAL', 'cow filter serves from one thread only (use one queue thread)');
+      io = ctx.io;
       if (file && fd < 0) create();
     },
     async read(buf, off) {
-      const base: Array<Promise<void>> = [];
+      const parts: Array<Promise<void>> = [];
       runs(off, buf.byteLength, (st, at, n) => {
         const part = buf.subarray(at - off, at - off + n);
-        if (st === OVERLAY) getOverlay(part, at);
+        if (st === OVERLAY) parts.push(getOverlay(part, at));
         else if (st === ZERO) part.fill(0);
-        else base.push(whole(part, (p, done) => next.read(p, at + done)));
+        else parts.push(whole(part, (p, done) => next.read(p, at + done)));
       });
-      await Promise.all(base);
+      await Promise.all(parts);
       return buf.byteLength;
     },
-    write(buf, off, flags) {
-      putOverlay(buf, off);
+    async write(buf, off, flags) {
+      await putOverlay(buf, off);
+      // Marked once the bytes are in the overlay: a read meanwhile still sees the base.
       mark(off, buf.byteLength, OVERLAY);
-      if (flags.fua && file) fs.fdatasyncSync(overlayFd());
+      if (flags.fua && file) await syncOverlay();
       return buf.byteLength;
     },
-    flush: file ? () => fs.fdatasyncSync(overlayFd()) : undefined,
+    flush: file ? syncOverlay : undefined,
     discard: (off, len) => mark(off, len, ZERO),
     writeZeroes: (off, len) => mark(off, len, ZERO),
     route: undefined,
@@ -132,7 +151,7 @@ export const cow: Filter<CowConfig> = (next, config) => {
           }
           // Page-aligned, as the engine's buffers: the target below may do O_DIRECT IO.
           const buf = new Uint8Array((await aligned())(len, 4096), 0, len);
-          if (st === OVERLAY) getOverlay(buf, o);
+          if (st === OVERLAY) await getOverlay(buf, o);
           await whole(buf, (p, done) => next.write(p, o + done, { fua: false }));
         }
       }
