@@ -1,7 +1,7 @@
 // The serving side of add / recover: start the device and serve it until it is deleted, either in
 // the detached daemon (reporting to the parent through a pipe) or in the foreground.
 import * as fs from 'node:fs';
-import { Device, type DeviceOptions } from '../ublk/device.js';
+import { Device, type DeviceError, type DeviceOptions } from '../ublk/device.js';
 import { Control } from '../ublk/control.js';
 import { UblkError } from '../errors.js';
 import { catalogue as builtinTargets } from '../targets/builtin.js';
@@ -45,7 +45,7 @@ class Lifetime {
     const dev = await (kind === 'recover' ? Device.recover(id, o) : Device.create(o));
     this.dev = dev;
     // A serving thread died: the device has let go (DEAD, or QUIESCED with recovery); say why.
-    dev.on('error', (e: Error) => this.log(`device ${dev.id}: ${e.message}; the server gave up the device`));
+    dev.on('error', (e: DeviceError) => this.log(`device ${dev.id}: ${e.message}${e.fatal ? '; the server gave up the device' : ''}`));
     return dev;
   }
 }
