@@ -7,6 +7,7 @@ import { UblkError } from '../errors.js';
 import { catalogue as builtinTargets } from '../targets/builtin.js';
 import type { Launch, DaemonReport } from './daemon-protocol.js';
 import { gather, formatListing } from './listing.js';
+import { listenControl } from './control-socket.js';
 
 /**
  * SIGINT / SIGTERM: during start-up they cancel it (Device.create undoes everything, the id is
@@ -44,9 +45,20 @@ class Lifetime {
     const o = { ...opts, targets: opts.targets ?? builtinTargets, signal: this.abort.signal, onAdded };
     const dev = await (kind === 'recover' ? Device.recover(id, o) : Device.create(o));
     this.dev = dev;
+    await this.listen(dev);
     // A serving thread died: the device has let go (DEAD, or QUIESCED with recovery); say why.
     dev.on('error', (e: DeviceError) => this.log(`device ${dev.id}: ${e.message}${e.fatal ? '; the server gave up the device' : ''}`));
     return dev;
+  }
+
+  /** The control socket (`ublkit stats`, `ublkit top`) lives as long as the device is served. */
+  private async listen(dev: Device): Promise<void> {
+    try {
+      const close = await listenControl(dev.id, { stats: () => dev.stats() });
+      void dev.closed.finally(close);
+    } catch (e) {
+      this.log(`device ${dev.id}: no control socket, ublkit stats will not reach it: ${(e as Error).message}`);
+    }
   }
 }
 
