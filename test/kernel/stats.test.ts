@@ -3,6 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Device, type DeviceStats, type IoEvent } from '../../src/index.js';
@@ -21,7 +23,7 @@ interface FioTotals { reads: number; writes: number; readBytes: number; writeByt
 
 function runFio(dev: string): Promise<FioTotals> {
   const args = ['--name=stats', `--filename=${dev}`, '--rw=randrw', '--direct=1', '--ioengine=libaio', '--bs=4k', '--iodepth=16',
-    '--size=64M', '--time_based', '--runtime=4', '--output-format=json'];
+    '--size=64M', '--time_based', '--runtime=12', '--output-format=json'];
   return new Promise((resolve, reject) => {
     const p = spawn('fio', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '';
@@ -36,8 +38,10 @@ function runFio(dev: string): Promise<FioTotals> {
 }
 
 test('ublkit stats follows fio and ends on its totals; top lists the device; sockets are root-only', { skip: skipFio }, async () => {
-  const id = addDevice(['-t', 'null', '-s', '256M', '-q', '2']);
+  const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ublkit-stats-')), 'daemon.log');
+  const id = addDevice(['-t', 'null', '-s', '256M', '-q', '2', '--log', logFile]);
   try {
+    assert.match(fs.readFileSync(logFile, 'utf8'), new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z ublkit\\[\\d+\\]: device ${id} served \\(copy\\)`));
     const sock = `/run/ublkit/ublkb${id}.sock`;
     assert.equal(fs.statSync(sock).mode & 0o777, 0o600);
     assert.equal(fs.statSync('/run/ublkit').mode & 0o777, 0o700);
