@@ -30,7 +30,7 @@ export const ADD_OPTIONS = `options:
   --shmem_zc [--htlb FILE [--rdonly_shmem_buf]]   shared-memory zero copy
   -f, --file FILE         a backing file (same as giving it as an argument)
   --filter NAME[:k=v,...] a filter over the target, repeatable, the first nearest to the kernel:
-                          readonly, offset, delay, error, cow, rate, log (docs/filters.md)
+                          readonly, offset, delay, error, cow, rate, log, cache (docs/filters.md)
 target options:
 ${TARGET_CLI.map((t) => `  ${t.usage}`).join('\n')}
 Every option also takes --name=value.`;
