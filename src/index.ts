@@ -1,5 +1,6 @@
 // ublkit: public exports only.
-export { Device, type DeviceOptions } from './ublk/device.js';
+export { Device, type DeviceOptions, type DeviceError, type DeviceStats, type OpStats, type StatOp } from './ublk/device.js';
+export type { IoEvent } from './ublk/engine/stats.js';
 export { Control } from './ublk/control.js';
 export type { DataMode, ModeRequest } from './ublk/modes.js';
 export { catalogue as builtinTargets } from './targets/builtin.js';

@@ -63,6 +63,10 @@ export interface CliArgs {
   shmemZc?: boolean;
   htlb?: string;
   rdonlyShmemBuf?: boolean;
+  /** stats --watch SEC: seconds between samples (checked by the stats command). */
+  watch?: string;
+  /** add / recover --log FILE: where the daemon writes its log. */
+  log?: string;
   /** `ublkit CMD --help`: print the command's usage instead of running it. */
   help: boolean;
   files: string[];
@@ -127,6 +131,8 @@ export const OPTIONS: Record<string, OptionSpec> = {
   no_pin: flag('noPin'),
   help: flag('help', 'h'),
   mode: { kind: 'str', key: 'mode' },
+  watch: { kind: 'str', key: 'watch' },
+  log: { kind: 'str', key: 'log' },
   // Hex, as kublk's strtol(optarg, NULL, 16).
   debug_mask: { kind: 'hex', key: 'debugMask', min: 0, max: 2 ** 32 - 1, what: 'debug mask' },
   // Range and page multiple checked by maxIoBuf() below.

@@ -26,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
     closeSync(fd);
     return 1;
   }
-  return runDaemon(kind, a.number, opts, fd, a.quiet);
+  return runDaemon(kind, a.number, opts, fd, a.quiet, a.log);
 }
 
 main(process.argv.slice(2)).then(

@@ -23,6 +23,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   quiesce: () => import('./commands/quiesce.js'),
   update_size: () => import('./commands/update-size.js'),
   set_params: () => import('./commands/set-params.js'),
+  stats: () => import('./commands/stats.js'),
+  top: () => import('./commands/top.js'),
   help: async () => helpCommand(findCommand),
 };
 

@@ -22,14 +22,15 @@ export const ADD_OPTIONS = `options:
   --no_ublk_fixed_fd      use the raw /dev/ublkcN fd in SQEs
   --no_auto_part_scan     no partition scan at start
   --no_pin                leave serving threads unbound (default: on their queue's first CPU)
-  --foreground            serve in this process instead of a detached daemon
+  --foreground            serve in this process instead of a detached daemon (messages to stderr)
+  --log FILE              where the daemon logs, time-stamped (default /var/log/ublkit/ublkb<ID>.log)
   --quiet                 print only the queue lines
   --metadata_size N       integrity metadata bytes per block, 1..255 (needs -u and loop's second file)
   --pi_offset N, --tag_size N, --csum_type ip|t10dif|nvme, --integrity_capable, --integrity_reftag
   --shmem_zc [--htlb FILE [--rdonly_shmem_buf]]   shared-memory zero copy
   -f, --file FILE         a backing file (same as giving it as an argument)
   --filter NAME[:k=v,...] a filter over the target, repeatable, the first nearest to the kernel:
-                          readonly, offset, delay, error, cow, rate, log (docs/filters.md)
+                          readonly, offset, delay, error, cow, rate, log, cache (docs/filters.md)
 target options:
 ${TARGET_CLI.map((t) => `  ${t.usage}`).join('\n')}
 Every option also takes --name=value.`;

@@ -9,10 +9,11 @@ import { error } from './error.js';
 import { cow } from './cow.js';
 import { rate } from './rate.js';
 import { log } from './log.js';
+import { cache } from './cache.js';
 
 export { compose, contractChecked, type Composed, type Filter, type FilterLayer } from './compose.js';
 
-export const builtinFilters: Readonly<Record<string, Filter>> = { readonly, offset, delay, error, cow, rate, log };
+export const builtinFilters: Readonly<Record<string, Filter>> = { readonly, offset, delay, error, cow, rate, log, cache };
 
 export type { FilterSpec } from '../target/types.js';
 

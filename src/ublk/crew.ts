@@ -6,6 +6,7 @@ import type { Target, TargetSpec } from '../target/types.js';
 import type { WorkerInit, WorkerMessage } from './worker.js';
 import { UblkError } from '../errors.js';
 import { lifecycleTimeoutMs } from './control.js';
+import { newStatsBuffer } from './engine/stats.js';
 
 export type EngineBase = Omit<EngineConfig, 'slots' | 'target' | 'onError'>;
 
@@ -37,8 +38,13 @@ export class Crew {
   /** Called once, when a thread dies after start-up; the device then ends (see Device). */
   onDeath: ((err: Error) => void) | undefined;
   private dead = false;
+  /** Engine errors after start-up go here (the device's 'error' event); a process warning otherwise. */
+  onWarning: ((err: Error) => void) | undefined;
+  /** One stats block per serving thread, read by Device.stats(). */
+  readonly statsBuffers: SharedArrayBuffer[] = [];
 
-  constructor(private readonly signal?: AbortSignal) {
+  /** `statsQueues`: the device's queue count, to count IO per thread; undefined: stats off. */
+  constructor(private readonly signal?: AbortSignal, private readonly statsQueues?: number) {
     this.early = new Promise<never>((_, reject) => (this.failEarly = reject));
     this.early.catch(() => {});
     signal?.addEventListener('abort', () => this.failEarly(abortReason(signal)), { once: true });
@@ -73,7 +79,15 @@ export class Crew {
   /** An engine's error: kept for the start-up failure or death message, and told now. */
   private warn(message: string): void {
     this.lastError = message;
-    process.emitWarning(message);
+    if (this.onWarning) this.onWarning(new Error(message));
+    else process.emitWarning(message);
+  }
+
+  private newStats(): SharedArrayBuffer | undefined {
+    if (this.statsQueues === undefined) return undefined;
+    const b = newStatsBuffer(this.statsQueues);
+    this.statsBuffers.push(b);
+    return b;
   }
 
   /** A thread ended: fatal during start-up; after it, fatal only if it died (`clean` false). */
@@ -88,7 +102,7 @@ export class Crew {
 
   /** Serves `slots` in the calling thread. */
   async serveHere(target: Target, cfg: EngineBase, slots: Array<[number, number]>, thread = 0): Promise<void> {
-    const engine = new QueueEngine({ ...cfg, slots, target, onError: (e) => this.warn(e.message) });
+    const engine = new QueueEngine({ ...cfg, slots, target, stats: this.newStats(), onError: (e) => this.warn(e.message) });
     // A target whose close() throws is reported, never allowed to reject `done`: what waits on it
     // (abort, delete) must still release /dev/ublkcN and delete the device.
     const done = engine.done.then(() => target.close?.()).then(
@@ -114,7 +128,7 @@ export class Crew {
     const ready = groups.map((slots, i) => {
       const queues = [...new Set(slots.map((s) => s[0]))];
       const init: WorkerInit = {
-        spec: { ...spec, config }, targets, engine: { ...cfg, slots, cpu: cpus[i] }, thread: firstThread + i, queues,
+        spec: { ...spec, config }, targets, engine: { ...cfg, slots, cpu: cpus[i], stats: this.newStats() }, thread: firstThread + i, queues,
       };
       return this.addWorker(new Worker(workerUrl(), { workerData: init }));
     });

@@ -71,6 +71,13 @@ export interface DeviceOptions {
    * alone. The CLI's daemon turns it on (`--no_pin` off).
    */
   pinThreads?: boolean;
+  /**
+   * Count every request per op (counts, bytes, errors, latency histogram) and in-flight requests
+   * per queue, for Device.stats(). Default true; false leaves the hot path without a clock read.
+   */
+  stats?: boolean;
+  /** How Device.stats() names the target; default: the spec's module and filters, or 'object'. */
+  description?: string;
   /** Cancels the start-up (create or recover): everything made so far is undone, the id freed. */
   signal?: AbortSignal;
   /** @internal Told the device id right after ADD_DEV (the CLI's parent deletes it if the daemon dies). */

@@ -13,9 +13,15 @@ import { hasSysAdmin } from './privilege.js';
 import { startRecovery, checkSameDevice } from './recovery.js';
 import type { DeviceOptions } from './device-options.js';
 import { attach, checkMode, deleteQuietly, featureNames, localTarget } from './startup.js';
+import { readStats, type DeviceStats } from './stats.js';
+import type { Target, TargetSpec } from '../target/types.js';
 
 export { hasSysAdmin };
 export type { DeviceOptions };
+export type { DeviceStats, OpStats, StatOp } from './stats.js';
+
+/** What 'error' listeners receive: `fatal` when the server has let go of the device. */
+export type DeviceError = Error & { fatal?: boolean };
 
 const DEFAULT_MAX_IO = 1 << 20;
 
@@ -30,9 +36,11 @@ export class Device extends EventEmitter {
   private readonly crew: Crew;
   private ublkcFd: number;
   private stopped = false;
+  private readonly description: string;
+  private readonly startedAt = Date.now();
 
   /** @internal Use Device.create or Device.recover. */
-  constructor(ctrl: Control, info: DevInfo, params: Params, mode: DataMode, fd: number, crew: Crew) {
+  constructor(ctrl: Control, info: DevInfo, params: Params, mode: DataMode, fd: number, crew: Crew, description = 'object') {
     super();
     this.ctrl = ctrl;
     this.info = info;
@@ -41,8 +49,25 @@ export class Device extends EventEmitter {
     this.mode = mode;
     this.ublkcFd = fd;
     this.crew = crew;
+    this.description = description;
     this.closed = crew.done.finally(() => this.closeFd());
     crew.onDeath = (err) => this.fail(err);
+    // An engine error that does not end the device (a refused CPU binding, a failed enter).
+    crew.onWarning = (err) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+      else process.emitWarning(`ublk device ${this.id}: ${err.message}`);
+    };
+  }
+
+  /**
+   * Per-op counts, bytes, errors and latency percentiles (microseconds), in-flight requests per
+   * queue, data mode, target and uptime, summed over the serving threads without messaging them.
+   */
+  stats(): DeviceStats {
+    return readStats({
+      id: this.id, mode: this.mode, target: this.description, startedAt: this.startedAt,
+      nrQueues: this.info.nrHwQueues, buffers: this.crew.statsBuffers,
+    });
   }
 
   /**
@@ -50,7 +75,8 @@ export class Device extends EventEmitter {
    * would wait for them forever. So the whole server lets go, as if the process had died: the
    * kernel fails (or, with recovery, requeues) the IO and the device goes DEAD (or QUIESCED).
    */
-  private fail(err: Error): void {
+  private fail(err: DeviceError): void {
+    err.fatal = true;
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else process.emitWarning(`ublk device ${this.id}: ${err.message}`);
     void this.crew.abort();
@@ -114,7 +140,7 @@ export class Device extends EventEmitter {
         await ctrl.setParams(devId, params);
         return params;
       }, () => ctrl.startDev(devId, process.pid));
-      return new Device(ctrl, a.info, a.params, mode, a.fd, a.crew);
+      return new Device(ctrl, a.info, a.params, mode, a.fd, a.crew, describe(opts));
     } catch (err) {
       // Closing the control ring first cancels a START_DEV still waiting in the kernel.
       ctrl.close();
@@ -140,7 +166,7 @@ export class Device extends EventEmitter {
       await startRecovery(ctrl, id, opts.signal);
       const opt2 = { ...opts, queues: info.nrHwQueues, depth: info.queueDepth, autoBufRegFallback: opts.autoBufRegFallback };
       const a = await attach(ctrl, info, mode, local, opt2, async () => params, () => ctrl.endUserRecovery(id, process.pid));
-      return new Device(ctrl, a.info, a.params, mode, a.fd, a.crew);
+      return new Device(ctrl, a.info, a.params, mode, a.fd, a.crew, describe(opts));
     } catch (err) {
       ctrl.close();
       throw err;
@@ -197,6 +223,14 @@ export class Device extends EventEmitter {
       throw new UblkError('ETIMEDOUT', `${this.blockPath}: fsync did not finish within ${ms / 1000} s`);
     }
   }
+}
+
+function describe(opts: DeviceOptions): string {
+  if (opts.description) return opts.description;
+  const t = opts.target as Target | TargetSpec;
+  if (typeof (t as Target).read === 'function') return 'object';
+  const spec = t as TargetSpec;
+  return [spec.module, ...(spec.filters ?? []).map((f) => f.name)].join(' + ');
 }
 
 /** Whether `p` settles (resolves) within `ms`; a rejection is passed on. */

@@ -95,7 +95,7 @@ export async function attach(
 ): Promise<Attached> {
   const devId = info.devId;
   const fd = await openRetry(`/dev/ublkc${devId}`, 3000);
-  const crew = new Crew(opts.signal);
+  const crew = new Crew(opts.signal, opts.stats === false ? undefined : info.nrHwQueues);
   try {
     const params = await crew.race(setup());
     const engineCfg: EngineBase = {

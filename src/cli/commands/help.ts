@@ -21,6 +21,8 @@ commands:
   quiesce -n ID
   update_size -n ID -s BYTES
   set_params [-n ID] [-q N] [-d DEPTH] [-u] [--zoned] [--param_types basic[,zoned]|none] [param values]
+  stats -n ID [--json] [--watch SEC]
+  top
   help [COMMAND]
 modes: copy (default), -g get-data, -u user-copy, -z zero-copy, --auto_zc auto-buf-reg, --mode auto
 'ublkit help COMMAND' or 'ublkit COMMAND --help' for a command's options; 'ublkit --version'.

@@ -41,6 +41,8 @@ export interface EngineConfig {
    */
   cpu?: number;
   onError?: (err: Error) => void;
+  /** Where this thread counts its IO (see newStatsBuffer); absent: no stats, no clock read per IO. */
+  stats?: SharedArrayBuffer;
   /**
    * For tests and the engine benchmark only: a ring and descriptor arrays standing in for the
    * kernel's (a scripted driver), instead of io_uring and the mmapped /dev/ublkcN descriptors.

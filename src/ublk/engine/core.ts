@@ -35,8 +35,8 @@ export interface Loop {
   scheduleFlush(): void;
   /** A request is on slot s: the server holds work there until it commits. */
   own(s: number): void;
-  /** An OWNED slot whose commit is (or is being) sent becomes ARMED; false if it was not OWNED. */
-  rearm(s: number): boolean;
+  /** An OWNED slot whose commit of `result` (default: its length) is sent becomes ARMED; false if it was not OWNED. */
+  rearm(s: number, result?: number): boolean;
 }
 
 /** What to do once every byte of a request has moved. */

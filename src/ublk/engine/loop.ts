@@ -22,6 +22,7 @@ import { choosePath } from './paths.js';
 import { autoBufIndex, autoBufRegField } from './auto-buf-reg.js';
 import { Pump } from './pump.js';
 import { kernelCopiesCmdSqe } from './sqe-copy.js';
+import { IoStats } from './stats.js';
 
 const EOPNOTSUPP = -ERRNO.EOPNOTSUPP;
 const ENODEV = -ERRNO.ENODEV;
@@ -50,6 +51,8 @@ export class QueueEngine implements Loop {
   private readonly path!: DataPath;
   private readonly rw!: TargetRw;
   private readonly pump!: Pump;
+  /** Counters shared with the device's thread; absent with stats off. */
+  private readonly stats: IoStats | undefined;
   /** Set at the first abort: slots committed from now on are re-armed but never hear back (quiesce). */
   private draining = false;
   private live: number;
@@ -67,6 +70,7 @@ export class QueueEngine implements Loop {
     this.target = cfg.target;
     const n = cfg.slots.length;
     this.slots = new SlotTable(cfg.slots);
+    this.stats = cfg.stats ? new IoStats(cfg.stats, this.slots) : undefined;
     this.live = n;
     this.descWords = ioDescWords(cfg.ioDescSize ?? IO_DESC.size);
     this.rotating = !!cfg.rotateAutoBuf && !!cfg.batch && cfg.mode === 'auto-buf-reg' && !cfg.autoBufRegFallback;
@@ -238,21 +242,25 @@ export class QueueEngine implements Loop {
 
   /** COMMIT_AND_FETCH_REQ with `result`; re-arms the slot. Submitted with the batch. */
   commit(s: number, result: number): void {
-    if (!this.rearm(s)) return;
+    if (!this.rearm(s, result)) return;
     this.transport.commit(s, result);
     this.scheduleFlush();
   }
 
   own(s: number): void {
-    if (this.slots.state[s] !== OWNED) this.owned++;
+    if (this.slots.state[s] !== OWNED) {
+      this.owned++;
+      this.stats?.begin(s);
+    }
     this.slots.state[s] = OWNED;
   }
 
-  rearm(s: number): boolean {
+  rearm(s: number, result = this.slots.len[s]): boolean {
     const st = this.slots.state;
     if (st[s] !== OWNED) return false;
     st[s] = ARMED;
     this.owned--;
+    this.stats?.end(s, result);
     // After QUIESCE_DEV the kernel completes this request but keeps the re-armed command until
     // the ring closes: do not wait for it.
     if (this.draining) this.retire(s);
@@ -262,7 +270,10 @@ export class QueueEngine implements Loop {
   private retire(s: number): void {
     const st = this.slots.state;
     if (st[s] === DONE) return;
-    if (st[s] === OWNED) this.owned--;
+    if (st[s] === OWNED) {
+      this.owned--;
+      this.stats?.drop(s);
+    }
     st[s] = DONE;
     if (--this.live === 0) queueMicrotask(() => this.finish());
     else if (this.draining) this.drainCheck();
