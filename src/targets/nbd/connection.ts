@@ -59,8 +59,6 @@ export class Connection {
   private replayedWrites = new Set<number>();
   /** Why the socket last went down; kept for the errors of requests that time out meanwhile. */
   private downWhy = '';
-  /** Reconnects so far, for tests and logs. */
-  reconnects = 0;
 
   constructor(
     private readonly ring: Ring,
@@ -225,7 +223,6 @@ export class Connection {
       return this.fail(why);
     }
     this.fd = got.fd;
-    this.reconnects++;
     this.up();
     this.replay();
   }
@@ -267,10 +264,12 @@ export class Connection {
 
   private releaseFlushes(): void {
     if (this.fd < 0) return;
-    for (const req of this.inflight.values()) {
+    for (const [cookie, req] of this.inflight) {
       if (!req.held) continue;
       req.held = false;
-      if (!req.abandoned) this.enqueue(req.msg);
+      // Never sent, so no late reply can come for it.
+      if (req.abandoned) this.inflight.delete(cookie);
+      else this.enqueue(req.msg);
     }
     if (this.queued.length && !this.sending) this.send();
   }
