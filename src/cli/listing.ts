@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import type { Control } from '../ublk/control.js';
 import * as U from '../uapi/ublk.js';
 import { modeOfFlags } from '../ublk/modes.js';
+import { parseArgs } from './args.js';
+import { nbdUri } from '../targets/nbd/uri.js';
 
 const STATES = ['DEAD', 'LIVE', 'QUIESCED', 'FAIL_IO'];
 
@@ -25,6 +27,31 @@ export interface Listing {
   charPath: string;
   /** No server: the daemon's pid is gone and no process holds /dev/ublkcN (`del --orphans`). */
   orphan?: boolean;
+  /** Where the data lives, for targets that name it (nbd: its URI). */
+  backend?: string;
+}
+
+/**
+ * The backend, read from the serving process's own command line (`add` or `recover` and what
+ * follows): the kernel keeps no trace of the target's configuration.
+ */
+export function backendOf(pid: number): string | undefined {
+  let argv: string[];
+  try {
+    argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(1);
+  } catch {
+    return undefined;
+  }
+  const at = argv.findIndex((x) => x === 'add' || x === 'recover');
+  if (at < 0) return undefined;
+  try {
+    const a = parseArgs(argv.slice(at));
+    if (a.type !== 'nbd') return undefined;
+    const t = a.targetOpts;
+    return nbdUri({ unix: t.unix, host: t.host, port: t.port === undefined ? undefined : Number(t.port), export: t.export });
+  } catch {
+    return undefined;
+  }
 }
 
 function alive(pid: number): boolean {
@@ -100,6 +127,7 @@ export async function gather(ctrl: Control, id: number): Promise<Listing> {
     blockPath: `/dev/ublkb${info.devId}`,
     charPath: `/dev/ublkc${info.devId}`,
     orphan: isOrphan(info.devId, info.ublksrvPid),
+    backend: info.ublksrvPid > 0 ? backendOf(info.ublksrvPid) : undefined,
   };
 }
 

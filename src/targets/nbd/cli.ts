@@ -20,7 +20,6 @@ export const nbdCli: TargetCli = {
     if ((unix === undefined) === (host === undefined)) throw new UblkError('EINVAL', 'nbd target needs exactly one of --unix PATH or --host HOST');
     if (unix !== undefined && i.opts.port !== undefined) throw new UblkError('EINVAL', 'nbd: --port goes with --host, not --unix');
     if (i.size) throw new UblkError('EINVAL', 'nbd: the size comes from the server: drop --size');
-    if (i.recoverable || i.command === 'recover') throw new UblkError('EINVAL', 'nbd: recovery is not supported yet: drop -r/-e/-i');
     return {
       unix, host, port: i.opts.port, export: i.texts.export ?? '', connections: i.opts.connections, timeout: i.opts.timeout,
     };

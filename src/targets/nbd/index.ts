@@ -7,6 +7,8 @@ import * as P from './protocol.js';
 import { Connection } from './connection.js';
 import { dial, describe, hangUp, type NbdAddress } from './socket.js';
 
+export { nbdUri } from './uri.js';
+
 export interface NbdConfig {
   /** Unix socket path of the server; or `host` (and `port`, default 10809). */
   unix?: string;
@@ -29,11 +31,6 @@ function timeoutMs(c: NbdConfig): number {
   return (c.timeout ?? 30) * 1000;
 }
 
-/** The backend as a URI: nbd+unix:///name?socket=PATH or nbd://host:port/name. */
-export function nbdUri(c: NbdConfig): string {
-  const name = encodeURIComponent(c.export ?? '');
-  return c.unix !== undefined ? `nbd+unix:///${name}?socket=${c.unix}` : `nbd://${c.host}:${c.port ?? 10809}/${name}`;
-}
 
 async function resolve(c: NbdConfig): Promise<NbdAddress> {
   if (c.unix !== undefined) return { unix: c.unix };
@@ -119,7 +116,7 @@ export function create(config: NbdConfig): Target {
       }
       for (let i = 0; i < n; i++) {
         const { fd, info: again } = await dial(config.address!, config.export ?? '', timeoutMs(config));
-        conns.push(new Connection(ctx.ring, fd, timeoutMs(config)));
+        conns.push(new Connection(ctx.ring, fd, timeoutMs(config), { address: config.address!, exportName: config.export ?? '', info }));
         if (again.size !== info.size || again.flags !== info.flags || again.structured !== info.structured) {
           throw new UblkError('EIO', `nbd export '${config.export ?? ''}' changed between connections (size or flags)`);
         }
