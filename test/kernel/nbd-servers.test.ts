@@ -74,7 +74,7 @@ test('nbd: qemu-nbd serving a qcow2 image, 2 queues x 2 connections: fio verify,
   await withDaemon(dir, () => startDaemon(dir, 'qemu-nbd', ['-k', sock, '-e', '8', '-t', '--fork', '--pid-file', pidFile, '-f', 'qcow2', img]), pidFile, sock, () =>
     withCliDevice(['-t', 'nbd', '--unix', sock, '-q', '2', '--connections', '2', '-d', '32'], (_id, dev) => {
       assertMatchesNbdinfo(`nbd+unix:///?socket=${sock}`, dev);
-      fioVerify(dev, '16M');
+      fioVerify(dev, '8M');
     }));
 });
 
@@ -91,6 +91,6 @@ test('nbd: nbd-server (config file, Unix socket), 2 connections: fio verify, fla
   await withDaemon(dir, () => startDaemon(dir, 'nbd-server', ['-C', conf, '-p', pidFile]), pidFile, sock, () =>
     withCliDevice(['-t', 'nbd', '--unix', sock, '--export', 'disk', '-q', '1', '--connections', '2', '-d', '32'], (_id, dev) => {
       assertMatchesNbdinfo(`nbd+unix:///disk?socket=${sock}`, dev);
-      fioVerify(dev, '16M');
+      fioVerify(dev, '8M');
     }));
 });
