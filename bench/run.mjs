@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs as nodeParseArgs } from 'node:util';
 import { MODES, summarize, addRatios, table, ratioMatrix, svg } from './report.mjs';
+import { nbdSystems, startNbd, setupKernelNbd, ublkitNbdArgs, systemBusySeconds, nbdReport } from './nbd.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist/src/cli/ublkit.cjs');
@@ -41,7 +42,9 @@ const USAGE = `usage: node bench/run.mjs [options]
                      processes use less than N cores, and redo a job they disturbed (up to 2 more
                      tries); default 0.5, 0 = off
   --wait-budget MIN  total minutes the run may spend on such waits and redos (default 15)
-  --only REGEX       systems whose name matches (e.g. 'loop', 'null-(copy|zero)', 'kernel|file')
+  --only REGEX       systems whose name matches (e.g. 'loop', 'null-(copy|zero)', 'kernel|file');
+                     the nbd group (ublkit -t nbd vs the kernel nbd client on nbdkit) runs only
+                     when the pattern matches 'nbd' (--only nbd)
   --baseline DIR     also measure the ublkit checkout in DIR (built) as base-* systems beside
                      ublkit-*: an A/B of two versions in one VM boot, interleaved
   --jobs REGEX       fio jobs whose name matches (${JOBS.map((j) => j.name).join(', ')}); the
@@ -117,6 +120,7 @@ function allSystems(kublkPath, baseline) {
       s.push({ name: `${impl}-loop-${mode}`, impl, target: 'loop', mode, flags });
     }
   }
+  s.push(...nbdSystems());
   for (const x of s) if (x.impl === 'kublk') x.bin = kublkPath;
   for (const x of s) if (x.impl === 'base') Object.assign(x, { impl: 'ublkit', cli: path.join(baseline, 'dist/src/cli/ublkit.cjs') });
   return s;
@@ -126,8 +130,12 @@ function selectSystems(o) {
   let s = allSystems(o.kublk, o.baseline);
   if (o.only) {
     const re = new RegExp(o.only);
-    s = s.filter((x) => re.test(x.name));
-  } else if (o.quick) {
+    // Opt-in groups (nbd) need the pattern to name the group: --only ublkit stays what it was.
+    s = s.filter((x) => re.test(x.name) && (!x.optIn || re.test(x.target)));
+  } else {
+    s = s.filter((x) => !x.optIn);
+  }
+  if (!o.only && o.quick) {
     s = s.filter((x) => x.impl === 'kernel' || x.mode === 'copy' || x.mode === 'zero-copy');
   }
   return s;
@@ -249,7 +257,7 @@ function measure(job, s, o, sizeBytes, gate) {
       gate.left -= w;
     }
     const t1 = Date.now();
-    const r = runFio(job, s.dev, o, sizeBytes, s.pids);
+    const r = runFio(job, s, o, sizeBytes);
     r.attempt = attempt;
     if (!best || (r.hostOthers ?? 0) < (best.hostOthers ?? 0) || (best.error && !r.error)) best = r;
     const disturbed = r.hostOthers !== undefined && r.hostOthers >= o.maxHostBusy;
@@ -315,8 +323,13 @@ function cleanupAll() {
   }
 }
 
-function setupSystem(s, backing, sizeBytes) {
+function setupSystem(s, backing, sizeBytes, nbd) {
   if (s.setup === 'file') { s.dev = backing; return; }
+  if (s.target === 'nbd') {
+    nbd.srv ??= startNbd(sizeBytes, cleanups, log);
+    s.nbdkitPid = nbd.srv.pid;
+    if (s.setup === 'nbd-client') { setupKernelNbd(s, nbd.srv, cleanups); return; }
+  }
   if (s.setup === 'losetup') {
     const r = run('losetup', ['--direct-io=on', '--show', '-f', backing]);
     if (r.status !== 0) throw new Error(`losetup: ${r.stderr.trim()}`);
@@ -342,7 +355,7 @@ function setupSystem(s, backing, sizeBytes) {
     return;
   }
   // ublkit or kublk: same command-line syntax.
-  const args = ['add', '-t', s.target, '-q', String(QUEUES), '-d', String(DEPTH), ...s.flags];
+  const args = s.target === 'nbd' ? ublkitNbdArgs(s, nbd.srv, DEPTH) : ['add', '-t', s.target, '-q', String(QUEUES), '-d', String(DEPTH), ...s.flags];
   if (s.target === 'loop') args.push(backing);
   const [cmd, pre] = s.impl === 'ublkit' ? [process.execPath, [s.cli ?? CLI]] : [s.bin, []];
   if (s.impl === 'kublk' && !fs.existsSync(s.bin)) throw new Error(`${s.bin} missing (tools/kublk/build.sh)`);
@@ -405,14 +418,19 @@ function fioArgs(job, dev, o, sizeBytes) {
   ];
 }
 
-function runFio(job, dev, o, sizeBytes, pids) {
-  const args = fioArgs(job, dev, o, sizeBytes);
+function runFio(job, s, o, sizeBytes) {
+  const { pids } = s;
+  const args = fioArgs(job, s.dev, o, sizeBytes);
   const cpu0 = pids?.length ? cpuSeconds(pids) : 0;
+  const kit0 = s.nbdkitPid ? cpuSeconds([s.nbdkitPid]) : 0;
+  const sys0 = systemBusySeconds(CLK_TCK);
   const h0 = hostLoad(o);
   const t0 = Date.now();
   const r = run('fio', args, { timeout: (o.runtime + o.ramp + 120) * 1000 });
   const wallS = (Date.now() - t0) / 1000;
   const cpuS = pids?.length ? cpuSeconds(pids) - cpu0 : undefined;
+  const kitS = s.nbdkitPid ? cpuSeconds([s.nbdkitPid]) - kit0 : undefined;
+  const sysS = systemBusySeconds(CLK_TCK) - sys0;
   const h1 = hostLoad(o);
   const text = r.stdout;
   const start = text.indexOf('{');
@@ -439,6 +457,11 @@ function runFio(job, dev, o, sizeBytes, pids) {
     res.srvCpuPct = (100 * cpuS) / wallS;
     res.srvUsPerIo = (cpuS * 1e6) / (res.ios * ((o.runtime + o.ramp) / o.runtime));
   }
+  // Whole-machine busy CPU (fio included) and the NBD server's: the only CPU figures that compare
+  // a userspace client with the kernel's, whose work runs in kernel threads and interrupts.
+  const ioAll = res.ios * ((o.runtime + o.ramp) / o.runtime);
+  res.sysUsPerIo = (sysS * 1e6) / ioAll;
+  if (kitS !== undefined) res.nbdkitUsPerIo = (kitS * 1e6) / ioAll;
   if (!(res.ios > 0)) return { error: 'fio: no IO completed', ...res };
   return res;
 }
@@ -487,11 +510,13 @@ async function runHere(o) {
   if (mr.status !== 0) { console.error(`[bench] mount tmpfs: ${mr.stderr.trim()}`); return 1; }
   cleanups.push(() => { const u = run('umount', [mnt]); if (u.status !== 0) run('umount', ['-l', mnt]); });
   const backing = path.join(mnt, 'backing.img');
-  log(`pre-writing ${o.size} backing file ${backing}`);
-  const pw = run('fio', ['--name=prefill', `--filename=${backing}`, '--rw=write', '--bs=1M', `--size=${sizeBytes}`,
+  // The nbd group has its own server; without a loop or file system the backing file is not read.
+  const needsBacking = systems.some((s) => s.target === 'loop' || s.setup === 'file');
+  log(needsBacking ? `pre-writing ${o.size} backing file ${backing}` : 'no system reads the backing file: not pre-written');
+  const pw = !needsBacking ? { status: 0 } : run('fio', ['--name=prefill', `--filename=${backing}`, '--rw=write', '--bs=1M', `--size=${sizeBytes}`,
     '--ioengine=io_uring', '--direct=1', '--iodepth=8', '--output-format=json'], { timeout: 600_000 });
   if (pw.status !== 0) { console.error(`[bench] prefill failed: ${pw.stderr.trim()}`); return 1; }
-  try { fs.closeSync(fs.openSync(backing, fs.constants.O_RDWR | fs.constants.O_DIRECT)); } catch (e) {
+  if (needsBacking) try { fs.closeSync(fs.openSync(backing, fs.constants.O_RDWR | fs.constants.O_DIRECT)); } catch (e) {
     console.error(`[bench] backing file does not take O_DIRECT (${e.code}): results would not compare`); return 1;
   }
 
@@ -505,9 +530,10 @@ async function runHere(o) {
 
   // Set up every device once; they stay live (idle servers cost nothing) for the interleaved matrix.
   const live = [];
+  const nbd = {};
   for (const s of systems) {
     try {
-      setupSystem(s, backing, sizeBytes);
+      setupSystem(s, backing, sizeBytes, nbd);
       live.push(s);
       log(`up: ${s.name} -> ${s.dev}${s.note ? ` (${s.note})` : ''}`);
     } catch (e) {
@@ -515,6 +541,8 @@ async function runHere(o) {
       log(`SKIP ${s.name}: ${e.message}`);
     }
   }
+
+  if (nbd.srv) meta.nbdServer = nbd.srv.cmd;
 
   // Unrecorded warm-up per device (mixed sizes, both directions): JIT-compiled servers (ublkit) and
   // every device's first-touch costs are paid before any measured job, for every system alike.
@@ -580,6 +608,8 @@ async function runHere(o) {
   console.log(table(results, shown, jobs));
   const rm = ratioMatrix(results, shown, jobs);
   if (rm) console.log(`MiB/s ratios\n${rm}\n`);
+  const nr = nbdReport(results, shown, jobs);
+  if (nr) console.log(nr);
   for (const s of systems.filter((x) => x.setupError)) console.log(`skipped ${s.name}: ${s.setupError}`);
   if (meta.hostOthersMean !== undefined && meta.hostOthersMax > 0.5) {
     console.log(`WARNING: the host was shared: other processes used ${meta.hostOthersMean.toFixed(2)} cores on average `
