@@ -47,3 +47,9 @@ export function decodeBlkZone(v: DataView, off: number): BlkZone {
     capacity: getU64(v, off + BLK_ZONE.capacity),
   };
 }
+
+/**
+ * The errno the block layer maps BLK_STS_ZONE_OPEN_RESOURCE from and to: ETOOMANYREFS
+ * (asm-generic 109), which Node's errno table lacks. ZONE_ACTIVE_RESOURCE is EOVERFLOW.
+ */
+export const ETOOMANYREFS = 109;
