@@ -49,6 +49,9 @@ test('zoned: sysfs geometry, blkzone report, writes at the pointer only, open/cl
     // Zone 2: a write at the pointer moves it; one elsewhere fails.
     assert.equal(dd(dev, 8 * MiB, MiB).status, 0);
     assert.notEqual(dd(dev, 8 * MiB + 2 * MiB, 4096).status, 0, 'a write off the write pointer fails');
+    // After a failed write the kernel's zone write plug (6.10+) fails further writes to the zone
+    // until a report zones resyncs its write pointer, as on any zoned disk.
+    assert.equal(report(dev)[2].wp, 2048, 'the failed write moved nothing');
     assert.equal(dd(dev, 9 * MiB, 4096).status, 0, 'the next write at the pointer works');
     zs = report(dev);
     assert.deepEqual([zs[2].wp, zs[2].cond], [2048 + 8, 2]);
