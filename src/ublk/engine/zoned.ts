@@ -16,7 +16,7 @@ const EIO = -ERRNO.EIO;
 const EOPNOTSUPP = -ERRNO.EOPNOTSUPP;
 
 export function isZoneOp(op: number): boolean {
-  return op >= U.UBLK_IO_OP_ZONE_OPEN && op <= U.UBLK_IO_OP_ZONE_RESET || op === U.UBLK_IO_OP_REPORT_ZONES;
+  return (op >= U.UBLK_IO_OP_ZONE_OPEN && op <= U.UBLK_IO_OP_ZONE_RESET) || op === U.UBLK_IO_OP_REPORT_ZONES;
 }
 
 export class ZonedOps {
