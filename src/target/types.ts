@@ -33,6 +33,24 @@ export interface TargetLimits {
   maxIoBytes?: number;
   /** Discard granularity in bytes. */
   discardGranularity?: number;
+  /** A zoned device (UBLK_F_ZONED, user copy only): the target implements the zone methods. */
+  zoned?: TargetZoned;
+}
+
+/** Zoned geometry and limits, in 512-byte sectors; 0 means no limit. */
+export interface TargetZoned {
+  /** Zone size, a power of two; the device size is a whole number of zones. */
+  zoneSectors: number;
+  maxOpen?: number;
+  maxActive?: number;
+  /** Largest ZONE_APPEND (default: the zone size, capped by the largest request). */
+  maxZoneAppendSectors?: number;
+}
+
+/** Where a zone append landed: the bytes stored and the sector it was written at. */
+export interface ZoneAppendResult {
+  bytes: number;
+  sector: number;
 }
 
 export interface TargetIntegrity {
@@ -110,6 +128,21 @@ export interface Target {
   readonly integrity?: TargetIntegrity;
   readIntegrity?(buf: Uint8Array, offset: number): MaybePromise<unknown>;
   writeIntegrity?(buf: Uint8Array, offset: number): MaybePromise<unknown>;
+  /**
+   * Zoned targets (limits.zoned): zone management on the zone starting at `sector` (512-byte
+   * units). `reportZones` fills `buf` with up to `nrZones` 64-byte struct blk_zone records from
+   * the zone holding `sector` and resolves with how many it wrote. `zoneAppend` stores `buf` at
+   * the write pointer of the zone starting at `sector`. Errors as everywhere: reject with a
+   * UblkError (EIO for a write off the pointer, ETOOMANYREFS / EOVERFLOW past the open / active
+   * limits, as the kernel's zoned model maps them).
+   */
+  reportZones?(sector: number, nrZones: number, buf: Uint8Array): MaybePromise<number>;
+  zoneOpen?(sector: number): MaybePromise<unknown>;
+  zoneClose?(sector: number): MaybePromise<unknown>;
+  zoneFinish?(sector: number): MaybePromise<unknown>;
+  zoneReset?(sector: number): MaybePromise<unknown>;
+  zoneResetAll?(): MaybePromise<unknown>;
+  zoneAppend?(buf: Uint8Array, sector: number): MaybePromise<ZoneAppendResult>;
   close?(): MaybePromise<void>;
 }
 

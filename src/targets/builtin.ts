@@ -16,5 +16,6 @@ export const catalogue: TargetCatalogue = {
     'ublkit:stripe': () => import('./stripe/index.js'),
     'ublkit:fault_inject': () => import('./fault-inject/index.js'),
     'ublkit:nbd': () => import('./nbd/index.js'),
+    'ublkit:zoned': () => import('./zoned/index.js'),
   },
 };

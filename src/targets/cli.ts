@@ -6,6 +6,7 @@ import { loopCli } from './loop/cli.js';
 import { stripeCli } from './stripe/cli.js';
 import { faultInjectCli } from './fault-inject/cli.js';
 import { nbdCli } from './nbd/cli.js';
+import { zonedCli } from './zoned/cli.js';
 
 export type { TargetCli, TargetCliInput, TargetOption } from './target-cli.js';
-export const TARGET_CLI: readonly TargetCli[] = [nullCli, memoryCli, loopCli, stripeCli, faultInjectCli, nbdCli];
+export const TARGET_CLI: readonly TargetCli[] = [nullCli, memoryCli, loopCli, stripeCli, faultInjectCli, nbdCli, zonedCli];

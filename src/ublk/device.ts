@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { Control, lifecycleTimeoutMs } from './control.js';
 import type { Crew } from './crew.js';
 import { native } from '../native.js';
-import { buildParams } from './params.js';
+import { buildParams, zonedFlag } from './params.js';
 import { type DataMode, MODE_FLAGS, chooseMode, modeOfFlags } from './modes.js';
 import { type DevInfo, type Params, ioDescSizeProblem } from '../uapi/structs.js';
 import * as U from '../uapi/ublk.js';
@@ -115,14 +115,16 @@ export class Device extends EventEmitter {
     try {
       const features = await ctrl.getFeatures();
       if (!(features & U.UBLK_F_CMD_IOCTL_ENCODE)) throw new UblkError('ENOTSUP', 'this kernel\'s ublk lacks ioctl-encoded commands: Linux 6.2 or newer is needed');
-      const mode = chooseMode(opts.mode ?? 'auto', features, typeof local.target.route === 'function');
+      const zonedAuto = !!local.target.limits?.zoned && (opts.mode ?? 'auto') === 'auto';
+      const mode = zonedAuto ? 'user-copy' : chooseMode(opts.mode ?? 'auto', features, typeof local.target.route === 'function');
       checkMode(mode, features, local.target);
       if (opts.rotateAutoBuf && !(mode === 'auto-buf-reg' && (opts.flags ?? 0) & U.UBLK_F_BATCH_IO)) {
         throw new UblkError('EINVAL', 'rotateAutoBuf needs auto buffer registration and batch IO (UBLK_F_BATCH_IO)');
       }
       if (local.target.integrity && mode !== 'user-copy') throw new UblkError('EINVAL', 'integrity metadata needs user copy mode (-u)');
       const want = (opts.flags ?? 0) | (opts.autoBufRegFallback ? U.UBLK_F_SUPPORT_ZERO_COPY : 0) |
-        (local.target.integrity ? U.UBLK_F_INTEGRITY : 0) | (opts.ioDescSize !== undefined ? U.UBLK_F_IO_DESC_SIZE : 0);
+        (local.target.integrity ? U.UBLK_F_INTEGRITY : 0) | (opts.ioDescSize !== undefined ? U.UBLK_F_IO_DESC_SIZE : 0) |
+        zonedFlag(local.target, mode, features, opts.flags ?? 0);
       const missing = want & ~features;
       const extra = want | ((opts.optionalFlags ?? 0) & features);
       if (missing) throw new UblkError('ENOTSUP', `this kernel lacks ${featureNames(missing)}`);

@@ -63,5 +63,49 @@ export function buildParams(t: Target, maxIoBufBytes: number): Params {
       piOffset: i.piOffset ?? 0, csumType: i.csumType ?? 0, tagSize: i.tagSize ?? 0,
     };
   }
+  if (l.zoned) p.zoned = zonedParams(t, p);
   return p;
+}
+
+const ZONE_METHODS = ['reportZones', 'zoneOpen', 'zoneClose', 'zoneFinish', 'zoneReset', 'zoneResetAll', 'zoneAppend'] as const;
+
+/**
+ * The zoned params, with the kernel's SET_PARAMS rules checked here first: the zone size becomes
+ * chunk_sectors (a power of two), the device is whole zones, the append limit is non-zero and the
+ * open / active limits are at most the number of zones.
+ */
+function zonedParams(t: Target, p: Params): NonNullable<Params['zoned']> {
+  const z = t.limits!.zoned!;
+  const zs = z.zoneSectors;
+  for (const m of ZONE_METHODS) if (typeof t[m] !== 'function') throw new UblkError('EINVAL', `a zoned target must implement ${m}()`);
+  if (!Number.isInteger(zs) || zs < 8 || (zs & (zs - 1)) !== 0 || zs > 2 ** 31) {
+    throw new UblkError('EINVAL', `zone size of ${zs} sectors must be a power of two of at least 8 sectors`);
+  }
+  if (zs % (1 << (p.basic.logicalBsShift - 9))) throw new UblkError('EINVAL', 'zone size must be a multiple of the logical block size');
+  if (p.basic.devSectors % zs) throw new UblkError('EINVAL', `device size ${t.size} is not a whole number of ${zs * 512}-byte zones`);
+  const nr = p.basic.devSectors / zs;
+  const lim = (v: number | undefined, what: string): number => {
+    const n = v ?? 0;
+    if (!Number.isInteger(n) || n < 0 || n > nr) throw new UblkError('EINVAL', `${what} ${n} must be 0 (no limit) .. the ${nr} zones`);
+    return n;
+  };
+  const append = z.maxZoneAppendSectors ?? Math.min(zs, p.basic.maxSectors);
+  if (!Number.isInteger(append) || append < 1 || append > p.basic.maxSectors) {
+    throw new UblkError('EINVAL', `max zone append of ${append} sectors must be 1..${p.basic.maxSectors}`);
+  }
+  p.basic.chunkSectors = zs;
+  return { maxOpenZones: lim(z.maxOpen, 'max open zones'), maxActiveZones: lim(z.maxActive, 'max active zones'), maxZoneAppendSectors: append };
+}
+
+/**
+ * UBLK_F_ZONED for a zoned target, or 0. The kernel takes zoned devices only with user copy or
+ * zero copy; this engine serves them in user copy, per-IO commands (a zone append's LBA rides in
+ * the COMMIT's addr).
+ */
+export function zonedFlag(t: Target, mode: string, features: number, flags: number): number {
+  if (!t.limits?.zoned) return 0;
+  if (!(features & U.UBLK_F_ZONED)) throw new UblkError('ENOTSUP', 'this kernel\'s ublk has no zoned support (UBLK_F_ZONED: Linux 6.6+ with CONFIG_BLK_DEV_ZONED)');
+  if (mode !== 'user-copy') throw new UblkError('EINVAL', `a zoned device needs user copy mode (-u), not '${mode}'`);
+  if (flags & U.UBLK_F_BATCH_IO) throw new UblkError('EINVAL', 'a zoned device cannot use batch IO (-b)');
+  return U.UBLK_F_ZONED;
 }

@@ -27,7 +27,7 @@ test('a built-in name without a catalogue is refused in one line, before any dev
 
 test('the built-in catalogue: every target by name, and the same catalogue again from its URL', async () => {
   const names = Object.keys(builtinTargets.targets).sort();
-  assert.deepEqual(names, ['ublkit:fault_inject', 'ublkit:loop', 'ublkit:memory', 'ublkit:nbd', 'ublkit:null', 'ublkit:stripe']);
+  assert.deepEqual(names, ['ublkit:fault_inject', 'ublkit:loop', 'ublkit:memory', 'ublkit:nbd', 'ublkit:null', 'ublkit:stripe', 'ublkit:zoned']);
   for (const n of names) assert.equal(typeof (await loadTarget(n, builtinTargets)).create, 'function', n);
   const again = await importCatalogue(builtinTargets.url);
   assert.deepEqual(Object.keys(again.targets).sort(), names);

@@ -30,6 +30,9 @@ declare -A need=(
   [qemu-nbd]=qemu-utils
   [nbd-server]=nbd-server
   [nbd-client]=nbd-client
+  # a zoned file system for the zoned target's tests
+  [mkfs.f2fs]=f2fs-tools
+  [mkfs.btrfs]=btrfs-progs
 )
 missing=()
 for cmd in "${!need[@]}"; do

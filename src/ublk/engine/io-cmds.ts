@@ -4,7 +4,7 @@ import type { Ring } from '../../uring/ring.js';
 import * as S from '../../uring/sqe.js';
 import * as U from '../../uapi/ublk.js';
 import { SQE, SQE_WORDS } from '../../uapi/io-uring.js';
-import { encodeIoCmd, IO_CMD_RESULT_WORD } from '../../uapi/io-cmd.js';
+import { encodeIoCmd, IO_CMD, IO_CMD_RESULT_WORD } from '../../uapi/io-cmd.js';
 import type { SlotTable } from './slots.js';
 import { K_CMD, K_LCMD, type Loop, type Transport } from './core.js';
 
@@ -15,6 +15,7 @@ const TPL_UNREG = 2;
 const TPL_OPS = [U.UBLK_U_IO_COMMIT_AND_FETCH_REQ, U.UBLK_U_IO_REGISTER_IO_BUF, U.UBLK_U_IO_UNREGISTER_IO_BUF];
 const W = SQE_WORDS.size;
 const W_RESULT = SQE_WORDS.cmd + IO_CMD_RESULT_WORD;
+const W_ADDR = SQE_WORDS.cmd + IO_CMD.addr / 4;
 
 export interface IoCmdOptions {
   /** Copy modes with per-IO commands: the slot buffer's address rides in every FETCH and COMMIT. */
@@ -65,8 +66,13 @@ export class IoCmds implements Transport {
     }
   }
 
-  commit(s: number, result: number): void {
-    this.put(s, TPL_COMMIT, 0, K_CMD, result);
+  /** `lba`: a zone append's landing sector, sent in the command's addr (0 for every other request). */
+  commit(s: number, result: number, lba = 0): void {
+    const o = this.put(s, TPL_COMMIT, 0, K_CMD, result);
+    if (lba) {
+      this.sqw[o + W_ADDR] = lba % 0x100000000;
+      this.sqw[o + W_ADDR + 1] = Math.floor(lba / 0x100000000);
+    }
   }
 
   /** COMMIT_AND_FETCH(len) whose CQE is told apart from a plain commit's (a linked chain's tail). */
@@ -92,9 +98,9 @@ export class IoCmds implements Transport {
 
   /**
    * Queues template `which` of slot s with its SQE flags, user_data kind and (commit) result
-   * patched in: word 0 holds opcode | flags << 8.
+   * patched in: word 0 holds opcode | flags << 8. Returns the SQE's word offset.
    */
-  private put(s: number, which: number, sqeFlags: number, kind: number, result: number): void {
+  private put(s: number, which: number, sqeFlags: number, kind: number, result: number): number {
     const o = (this.ring.sqeSize === 64 ? this.ring.getRaw() : this.ring.get()) >> 2;
     const w = this.sqw;
     const t = this.tpl;
@@ -103,6 +109,7 @@ export class IoCmds implements Transport {
     w[o] = (t[b] & ~0xff00) | ((this.sqeFdFlags | sqeFlags) << 8);
     w[o + SQE_WORDS.userDataHi] = kind;
     w[o + W_RESULT] = result;
+    return o;
   }
 
   /**

@@ -23,6 +23,7 @@ import { autoBufIndex, autoBufRegField } from './auto-buf-reg.js';
 import { Pump } from './pump.js';
 import { kernelCopiesCmdSqe } from './sqe-copy.js';
 import { IoStats } from './stats.js';
+import { ZonedOps, isZoneOp } from './zoned.js';
 
 const EOPNOTSUPP = -ERRNO.EOPNOTSUPP;
 const ENODEV = -ERRNO.ENODEV;
@@ -45,6 +46,7 @@ export class QueueEngine implements Loop {
   private descMaps: ArrayBuffer[] = [];
   private bufs: SlotBuffers | undefined;
   private shmem: ShmemZc | undefined;
+  private zoned: ZonedOps | undefined;
   private extents: ExtentIo | undefined;
   private readonly cmds!: IoCmds;
   private readonly transport!: Transport;
@@ -110,6 +112,9 @@ export class QueueEngine implements Loop {
       this.extents = new ExtentIo(this, this.cmds, bufs.dataAddr, cfg.mode === 'user-copy');
       this.rw = new TargetRw(this);
       if (cfg.shmem) this.shmem = new ShmemZc(this, this.rw, cfg.shmem);
+      if (cfg.target.limits?.zoned && cfg.mode === 'user-copy' && !cfg.batch) {
+        this.zoned = new ZonedOps(this, this.rw, bufs, (s, r, lba) => this.commitLba(s, r, lba));
+      }
       this.path = choosePath(this, this.rw, this.extents, bufs);
       this.extents.bind(this.path);
       this.transport = cfg.batch ? this.batchTransport(bufs, fallback) : this.cmds;
@@ -233,6 +238,7 @@ export class QueueEngine implements Loop {
         case U.UBLK_IO_OP_WRITE_ZEROES:
           return this.rw.settle(s, t.writeZeroes ? t.writeZeroes(sl.off[s], sl.len[s], (sl.flags[s] & U.UBLK_IO_F_NOUNMAP) !== 0) : EOPNOTSUPP);
         default:
+          if (this.zoned && isZoneOp(op)) return this.zoned.start(s);
           return this.commit(s, EOPNOTSUPP);
       }
     } catch (err) {
@@ -244,6 +250,13 @@ export class QueueEngine implements Loop {
   commit(s: number, result: number): void {
     if (!this.rearm(s, result)) return;
     this.transport.commit(s, result);
+    this.scheduleFlush();
+  }
+
+  /** A zone append's COMMIT: `lba` (the sector it landed at) rides in the command's addr. */
+  private commitLba(s: number, result: number, lba: number): void {
+    if (!this.rearm(s, result)) return;
+    this.cmds.commit(s, result, lba);
     this.scheduleFlush();
   }
 
