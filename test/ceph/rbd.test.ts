@@ -77,8 +77,8 @@ test('ceph rbd via qemu-nbd: fio crc32c verify and an ext4 round trip on -t nbd'
       let t1 = Date.now();
       await withCliDevice(dev2, (id, dev) => {
         assert.equal(listJson(id).sizeBytes, c.sizeBytes);
-        fioVerify(dev, '64M');
-        t.diagnostic(`fio verify 64 MiB: ${(Date.now() - t1) / 1000} s`);
+        fioVerify(dev, '32M');
+        t.diagnostic(`fio verify 32 MiB: ${(Date.now() - t1) / 1000} s`);
         t1 = Date.now();
         sh('mkfs.ext4', ['-q', '-F', dev]);
         sh('mount', ['-t', 'ext4', dev, mnt]);
