@@ -26,9 +26,11 @@ function sh(cmd, args, timeoutS = 600) {
   return r.stdout;
 }
 
+/** `dev`: a block device, or fio engine options (string[]) for a device-less leg. */
 function fio(dev, job, runtime, sizeMiB) {
-  const out = JSON.parse(sh('fio', ['--name', job.name, `--filename=${dev}`, `--rw=${job.rw}`, `--bs=${job.bs}`, `--iodepth=${job.qd}`,
-    '--ioengine=io_uring', '--direct=1', `--size=${sizeMiB}M`, `--runtime=${runtime}`, '--time_based', '--output-format=json'], runtime + 300));
+  const target = Array.isArray(dev) ? dev : [`--filename=${dev}`, '--ioengine=io_uring', '--direct=1'];
+  const out = JSON.parse(sh('fio', ['--name', job.name, ...target, `--rw=${job.rw}`, `--bs=${job.bs}`, `--iodepth=${job.qd}`,
+    `--size=${sizeMiB}M`, `--runtime=${runtime}`, '--time_based', '--output-format=json'], runtime + 300));
   const j = out.jobs[0];
   const side = job.rw.includes('read') ? j.read : j.write;
   const cpu = (j.usr_cpu + j.sys_cpu) / 100;
@@ -66,6 +68,11 @@ async function main() {
         spawnSync('rbd', ['-c', c.conf, 'device', 'unmap', dev, '-o', 'noudev'], { timeout: 300_000 });
       }
     } else notes.push(`krbd: rbd device map failed: ${map.stderr.trim()}`);
+    // Without a block device: librbd alone (fio's rbd engine), and qemu-nbd alone (fio's nbd
+    // engine), which split ublkit's leg into what the server costs and what ublkit adds.
+    process.env.CEPH_CONF = c.conf;
+    runJobs('fio librbd', ['--ioengine=rbd', '--clientname=admin', '--pool=rbd', '--rbdname=img'], runtime, sizeMiB, results);
+    runJobs('fio nbd > qemu-nbd', ['--ioengine=nbd', `--uri=nbd+unix:///?socket=${c.sock}`], runtime, sizeMiB, results);
     const add = sh(process.execPath, [CLI, 'add', '-t', 'nbd', '--unix', c.sock, '-q', v.queues, '-d', '64']);
     const id = Number(/^dev id (\d+):/m.exec(add)?.[1]);
     try {
