@@ -29,8 +29,10 @@ function sh(cmd, args, timeoutS = 600) {
 /** `dev`: a block device, or fio engine options (string[]) for a device-less leg. */
 function fio(dev, job, runtime, sizeMiB) {
   const target = Array.isArray(dev) ? dev : [`--filename=${dev}`, '--ioengine=io_uring', '--direct=1'];
-  const out = JSON.parse(sh('fio', ['--name', job.name, ...target, `--rw=${job.rw}`, `--bs=${job.bs}`, `--iodepth=${job.qd}`,
-    `--size=${sizeMiB}M`, `--runtime=${runtime}`, '--time_based', '--output-format=json'], runtime + 300));
+  const text = sh('fio', ['--name', job.name, ...target, `--rw=${job.rw}`, `--bs=${job.bs}`, `--iodepth=${job.qd}`,
+    `--size=${sizeMiB}M`, `--runtime=${runtime}`, '--time_based', '--output-format=json'], runtime + 300);
+  // The nbd engine prints "fio: connected to NBD server" on stdout ahead of the JSON.
+  const out = JSON.parse(text.slice(text.indexOf('{')));
   const j = out.jobs[0];
   const side = job.rw.includes('read') ? j.read : j.write;
   const cpu = (j.usr_cpu + j.sys_cpu) / 100;
