@@ -66,3 +66,22 @@ suites="${UBLKIT_VM_SUITES:-${UBLKIT_VM_SUITE:-sid trixie trixie-backports}}"
 for suite in ${suites//,/ }; do
   UBLKIT_VM_SUITE="$suite" bash "$here/fetch-kernel.sh"
 done
+
+# Ceph for `npm run test:ceph` (a single-node cluster the test starts inside the guest) and qemu's
+# rbd driver for qemu-nbd. Installing starts no daemon on the host and writes no /etc/ceph/ceph.conf;
+# UBLKIT_VM_NO_CEPH=1 leaves them out (the Ceph test then skips).
+if [[ -z "${UBLKIT_VM_NO_CEPH:-}" ]]; then
+  ceph_missing=()
+  for pkg in ceph-mon ceph-mgr ceph-osd ceph-common qemu-block-extra; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || ceph_missing+=("$pkg")
+  done
+  if ((${#ceph_missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+      log "missing packages for the Ceph test: ${ceph_missing[*]} (need root; the Ceph test skips without them)"
+    else
+      log "installing from the host's own release: ${ceph_missing[*]}"
+      apt-cache show "${ceph_missing[@]}" >/dev/null 2>&1 || apt-get update -qq </dev/null
+      apt-get install -y -qq --no-install-recommends "${ceph_missing[@]}" </dev/null >/dev/null
+    fi
+  fi
+fi
