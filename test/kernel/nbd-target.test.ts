@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { hostContext } from '../../src/testing/host.js';
-import { create, nbdUri, prepare, type NbdConfig } from '../../src/targets/nbd/index.js';
+import { withNbdTarget as withTarget } from '../helpers/nbd.js';
+import { nbdUri, prepare, type NbdConfig } from '../../src/targets/nbd/index.js';
 import type { Target } from '../../src/target/types.js';
 
 const HAVE_NBDKIT = spawnSync('nbdkit', ['--version']).status === 0;
@@ -34,18 +34,6 @@ async function withNbdkit(args: string[], body: (sock: string, dir: string) => P
   } finally {
     kit.kill('SIGTERM');
     fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function withTarget(config: NbdConfig, body: (t: Target) => Promise<void>): Promise<void> {
-  const t = create(await prepare(config));
-  const host = await hostContext();
-  try {
-    await t.open!(host.ctx);
-    await body(t);
-  } finally {
-    await t.close?.();
-    host.close();
   }
 }
 

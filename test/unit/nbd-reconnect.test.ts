@@ -8,9 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { hostContext } from '../../src/testing/host.js';
-import { create, prepare, type NbdConfig } from '../../src/targets/nbd/index.js';
-import type { Target } from '../../src/target/types.js';
+import { withNbdTarget as withTarget } from '../helpers/nbd.js';
 
 const skip = spawnSync('nbdkit', ['--version']).status === 0 ? false : 'nbdkit is not installed';
 
@@ -57,18 +55,6 @@ async function scene(body: (kit: Kit, dir: string, img: string) => Promise<void>
   } finally {
     await kit.kill();
     fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function withTarget(config: NbdConfig, body: (t: Target) => Promise<void>): Promise<void> {
-  const t = create(await prepare(config));
-  const host = await hostContext();
-  try {
-    await t.open!(host.ctx);
-    await body(t);
-  } finally {
-    await t.close?.();
-    host.close();
   }
 }
 
