@@ -16,7 +16,13 @@ class Kit {
   private p: ChildProcess | undefined;
   private exited = true;
   private said = '';
+  private how = '';
   constructor(readonly sock: string) {}
+
+  /** For a failure's message: whether nbdkit still runs, how it ended, what it said last. */
+  status(): string {
+    return `nbdkit ${this.exited ? `exited (${this.how})` : 'running'}${this.said ? `, said: ${this.said.trim()}` : ''}`;
+  }
 
   async start(args: string[]): Promise<void> {
     fs.rmSync(this.sock, { force: true });
@@ -25,7 +31,10 @@ class Kit {
     this.said = '';
     const p = spawn('nbdkit', ['--unix', this.sock, '-P', `${this.sock}.pid`, '--foreground', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     p.stderr!.on('data', (d: Buffer) => void (this.said = (this.said + d.toString()).slice(-2000)));
-    p.on('exit', () => void (this.exited = true));
+    p.on('exit', (code, sig) => {
+      this.exited = true;
+      this.how = sig ? `signal ${sig}` : `status ${code}`;
+    });
     this.p = p;
     await waitFor(() => fs.existsSync(`${this.sock}.pid`) || this.exited, 30_000, 'nbdkit to listen');
     if (this.exited) throw new Error(`nbdkit ${args.join(' ')} exited at start: ${this.said}`);
@@ -160,7 +169,7 @@ test('nbd: -r 1 -i 1: the daemon SIGKILLed under fio verify, recovered onto the 
       process.kill(listJson(id).pid, 'SIGKILL');
       await waitFor(() => listJson(id).state === 'QUIESCED', 60_000, 'QUIESCED after the kill');
       const r = cli(['recover', '-n', String(id), ...args]);
-      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.status, 0, `${r.stderr.trim()}; ${kit.status()}`);
       assert.equal(listJson(id).state, 'LIVE');
       const f = await fio;
       assert.equal(f.status, 0, `fio must finish and verify:\n${f.out}`);
