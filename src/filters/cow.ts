@@ -62,29 +62,22 @@ export const cow: Filter<CowConfig> = (next, config) => {
     ? UblkError.fromResult(res, `cow overlay file ${file}: ${what}`)
     : new UblkError('EIO', `cow overlay file ${file}: ${what} made no progress`));
 
-  const putOverlay = async (buf: Uint8Array, off: number): Promise<void> => {
-    if (!file) {
-      for (let i = 0; i < buf.byteLength; i += bs) mem.set((off + i) / bs, buf.slice(i, i + bs));
-      return;
-    }
+  /** Moves all of `buf` between memory and the overlay file at `off`, going on after short counts. */
+  const fileIo = async (op: 'read' | 'write', buf: Uint8Array, off: number): Promise<void> => {
     const io = overlayIo();
     await whole(buf, async (part, done) => {
-      const n = await io.write(fd, part, off + done);
-      if (n <= 0) throw failed(n, 'write');
+      const n = await io[op](fd, part, off + done);
+      if (n <= 0) throw failed(n, op);
       return n;
     });
   };
+  const putOverlay = async (buf: Uint8Array, off: number): Promise<void> => {
+    if (file) return fileIo('write', buf, off);
+    for (let i = 0; i < buf.byteLength; i += bs) mem.set((off + i) / bs, buf.slice(i, i + bs));
+  };
   const getOverlay = async (buf: Uint8Array, off: number): Promise<void> => {
-    if (!file) {
-      for (let i = 0; i < buf.byteLength; i += bs) buf.set(mem.get((off + i) / bs)!, i);
-      return;
-    }
-    const io = overlayIo();
-    await whole(buf, async (part, done) => {
-      const n = await io.read(fd, part, off + done);
-      if (n <= 0) throw failed(n, 'read');
-      return n;
-    });
+    if (file) return fileIo('read', buf, off);
+    for (let i = 0; i < buf.byteLength; i += bs) buf.set(mem.get((off + i) / bs)!, i);
   };
   const syncOverlay = async (): Promise<void> => {
     const n = await overlayIo().fsync(fd, true);
