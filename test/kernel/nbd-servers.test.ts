@@ -84,13 +84,20 @@ test('nbd: nbd-server (config file, Unix socket), 2 connections: fio verify, fla
   const sock = path.join(dir, 'sock');
   const pidFile = path.join(dir, 'pid');
   const conf = path.join(dir, 'config');
+  const uri = `nbd+unix:///disk?socket=${sock}`;
   fs.writeFileSync(file, '');
   fs.truncateSync(file, 48 << 20);
   // unixsock: the server listens on this socket only, no TCP port.
   fs.writeFileSync(conf, `[generic]\nunixsock = ${sock}\n[disk]\nexportname = ${file}\nflush = true\nfua = true\ntrim = true\n`);
-  await withDaemon(dir, () => startDaemon(dir, 'nbd-server', ['-C', conf, '-p', pidFile]), pidFile, sock, () =>
-    withCliDevice(['-t', 'nbd', '--unix', sock, '--export', 'disk', '-q', '1', '--connections', '2', '-d', '32'], (_id, dev) => {
-      assertMatchesNbdinfo(`nbd+unix:///disk?socket=${sock}`, dev);
+  await withDaemon(dir, () => startDaemon(dir, 'nbd-server', ['-C', conf, '-p', pidFile]), pidFile, sock, () => {
+    // nbd-server 3.24 listens, then makes its TLS Diffie-Hellman parameters before it accepts
+    // anyone: a prime search that took over 30 s under TCG (gdb: gnutls_dh_params_generate2 from
+    // main). Connections wait in the backlog until then, so one handshake says it is ready.
+    const ready = spawnSync('nbdinfo', ['--size', uri], { encoding: 'utf8', timeout: 240_000 });
+    assert.equal(ready.status, 0, `nbd-server did not answer a handshake within 240 s: ${ready.stderr ?? ready.error}`);
+    return withCliDevice(['-t', 'nbd', '--unix', sock, '--export', 'disk', '-q', '1', '--connections', '2', '-d', '32'], (_id, dev) => {
+      assertMatchesNbdinfo(uri, dev);
       fioVerify(dev, '8M');
-    }));
+    });
+  });
 });
