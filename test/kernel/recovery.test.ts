@@ -135,6 +135,12 @@ test('fault_inject: --delay_us slows IO; --die_during_fetch dies by SIGKILL and 
     spawnSync('dd', [`if=${dev}`, 'of=/dev/null', 'bs=4k', 'count=20', 'iflag=direct']);
     assert.ok(Date.now() - t0 >= 20 * 20, 'each IO waited its delay');
   });
+  // Zero copy would skip the delay: refused in one line, no device made.
+  const before = ublkIds();
+  const z = cli(['add', '-t', 'fault_inject', '-z', '--delay_us', '1000']);
+  assert.notEqual(z.status, 0);
+  assert.equal(z.stderr.trim().split('\n').length, 1, z.stderr);
+  assert.deepEqual(ublkIds(), before);
   // The server dies before it can print the id, so the test names it.
   const id = freeId();
   try {

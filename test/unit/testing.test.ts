@@ -10,6 +10,7 @@ import * as memory from '../../src/targets/memory/index.js';
 import * as nul from '../../src/targets/null/index.js';
 import * as loop from '../../src/targets/loop/index.js';
 import * as stripe from '../../src/targets/stripe/index.js';
+import * as faultInject from '../../src/targets/fault-inject/index.js';
 import type { Target } from '../../src/target/types.js';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ublkit-check-'));
@@ -54,6 +55,18 @@ test('null target: keepsData false, every read zeroes', async () => {
   assert.ok(r.ops.write > 0);
   // and a target that keeps nothing fails the ordinary check
   await assert.rejects(checkTarget(nul.create({ size: '8M' }), { ops: 500 }), TargetMismatch);
+});
+
+test('fault_inject: null under the delay filter; each request waits --delay_us on the ring', async () => {
+  const t = faultInject.create({ delayUs: 2000, size: 8 << 20 });
+  // The delay must see each request: no route, so zero copy cannot go past it.
+  assert.equal(t.route, undefined);
+  assert.equal(typeof faultInject.create({}).route, 'function');
+  const t0 = performance.now();
+  const r = await checkTarget(t, { ops: 40, depth: 1, keepsData: false });
+  // 40 client requests, one at a time, each split into requests that all wait 2 ms.
+  assert.ok(performance.now() - t0 >= 40 * 2, `${performance.now() - t0} ms`);
+  assert.equal(r.errors.read + r.errors.write, 0);
 });
 
 test('loop target on a temp file (real io_uring), with a crash check', async () => {

@@ -1,7 +1,10 @@
-// fault_inject: a null-like disk whose every IO waits --delay_us on an io_uring timeout first;
-// with --die_during_fetch the server kills itself during start-up (recovery tests).
-import type { Target, TargetContext } from '../../target/types.js';
-import type { FileIo } from '../../uring/file-io.js';
+// fault_inject: kublk's fault-injection disk, built as the null target under the delay filter:
+// every IO waits --delay_us, then reads zeroes; --die_during_fetch (the engine's, see its config)
+// kills the server during start-up for the recovery tests.
+import type { Target } from '../../target/types.js';
+import { compose } from '../../filters/compose.js';
+import { delay } from '../../filters/delay.js';
+import * as nul from '../null/index.js';
 
 export interface FaultInjectConfig {
   delayUs?: number;
@@ -10,25 +13,9 @@ export interface FaultInjectConfig {
 }
 
 export function create(config: FaultInjectConfig = {}): Target {
-  const delayNs = (config.delayUs ?? 0) * 1000;
-  let io: FileIo | undefined;
-  const wait = (n: number): number | Promise<number> => {
-    if (!delayNs || !io) return n;
-    const ts = new BigInt64Array(2);
-    // The kernel copies the timespec when the SQE is submitted; `ts` lives until then via the closure.
-    return io.sleep(delayNs, ts).then(() => (ts.length ? n : n));
-  };
-  return {
-    size: config.size ?? 250 * 2 ** 30,
-    limits: { logicalBlockShift: 9, physicalBlockShift: 12, ioMinShift: 9, ioOptShift: 12 },
-    open(ctx: TargetContext) {
-      io = ctx.io;
-    },
-    read: (buf) => {
-      buf.fill(0);
-      return wait(buf.byteLength);
-    },
-    write: (buf) => wait(buf.byteLength),
-    route: (_o, length) => [{ fd: -1, offset: 0, length, bufOffset: 0 }],
-  };
+  // kublk's fault_inject sets only the basic parameters: no DMA alignment or segment limits.
+  const disk = { ...nul.create({ size: config.size }), limits: { logicalBlockShift: 9, physicalBlockShift: 12, ioMinShift: 9, ioOptShift: 12 } };
+  // The delay must see each request, so it turns route off and a zero-copy mode is refused with
+  // it; with no delay the disk is plain null and every mode works, as kublk's.
+  return config.delayUs ? compose(disk, [delay, { ms: config.delayUs / 1000 }]) : compose(disk);
 }
