@@ -9,7 +9,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { withNbdTarget as withTarget } from '../helpers/nbd.js';
-import { nbdUri, prepare, type NbdConfig } from '../../src/targets/nbd/index.js';
+import { create, nbdUri, prepare, type NbdConfig } from '../../src/targets/nbd/index.js';
+import { checkTarget } from '../../src/testing/index.js';
 import type { Target } from '../../src/target/types.js';
 
 const HAVE_NBDKIT = spawnSync('nbdkit', ['--version']).status === 0;
@@ -65,6 +66,17 @@ test('nbd target without ublk: 64 pipelined writes and reads, structured replies
     assert.deepEqual(t.caps, { flush: true, fua: true, readOnly: false, rotational: false, discard: true, writeZeroes: true });
     await roundTrip(t);
   })));
+
+test('nbd target without ublk: ublkit/testing checkTarget over 2 connections, every op, then a reconnect reads what FLUSH and FUA kept', { skip }, () =>
+  withNbdkit(['memory', '4M'], async (sock) => {
+    const cfg = await prepare({ unix: sock, connections: 2 });
+    // The harness closes the instances reopen gives, never the one it is handed.
+    const t = create(cfg);
+    const r = await checkTarget(t, { ops: 400, depth: 16, seed: 5, reopen: () => create(cfg) }).finally(() => t.close?.());
+    assert.ok(r.crashChecked);
+    assert.ok(r.ops.read > 0 && r.ops.write > 0 && r.ops.flush > 0 && r.ops.discard > 0 && r.ops.writeZeroes > 0, JSON.stringify(r.ops));
+    assert.equal(Object.keys(r.errnos).length, 0, JSON.stringify(r.errnos));
+  }));
 
 test('nbd target without ublk: simple replies (nbdkit --no-sr)', { skip }, () =>
   withNbdkit(['--no-sr', 'memory', '64M'], (sock) => withTarget({ unix: sock }, (t) => roundTrip(t))));
