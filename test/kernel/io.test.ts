@@ -52,7 +52,8 @@ for (const [mode, flags, feature] of MODES) {
 }
 
 test('loop: fio verify of 256 MiB in copy and zero-copy mode', { skip }, async () => {
-  for (const flags of [[], features.includes('ZERO_COPY') ? ['-z'] : []]) {
+  // Without zero copy (6.12) the copy pass alone: running it twice proved nothing more.
+  for (const flags of features.includes('ZERO_COPY') ? [[], ['-z']] : [[]]) {
     const file = path.join(work, 'big.img');
     fs.writeFileSync(file, '');
     fs.truncateSync(file, 256 << 20);
