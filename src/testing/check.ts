@@ -64,6 +64,8 @@ export async function checkTarget(target: Target, opts: CheckOptions = {}): Prom
   const lbs = 1 << (target.limits?.logicalBlockShift ?? 9);
   const maxIo = Math.max(lbs, Math.min(target.limits?.maxIoBytes ?? Infinity, opts.maxIoBufBytes ?? 1 << 20));
   const maxIoBytes = maxIo - (maxIo % lbs);
+  // A zoned device's requests never cross a zone (the kernel splits them at chunk_sectors).
+  const zone = target.limits?.zoned ? target.limits.zoned.zoneSectors * 512 : 0;
   const size = opts.size ?? Math.min(target.size, 16 << 20) - (Math.min(target.size, 16 << 20) % lbs);
   if (!Number.isSafeInteger(size) || size <= 0 || size % lbs || size > target.size) {
     throw new UblkError('EINVAL', `checkTarget size ${size} must be a positive multiple of ${lbs} within the target's ${target.size} bytes`);
@@ -97,15 +99,15 @@ export async function checkTarget(target: Target, opts: CheckOptions = {}): Prom
 
   try {
     await ctxFor(target);
-    await readAll(target, size, maxIoBytes, st, alloc, (buf, off) => model.prime(buf, off));
+    await readAll(target, size, maxIoBytes, zone, st, alloc, (buf, off) => model.prime(buf, off));
     model.primed();
     await run();
-    if (keepsData) await readAll(target, size, maxIoBytes, st, alloc, (buf, off) => model.checkRead(buf, off, 'final read'));
+    if (keepsData) await readAll(target, size, maxIoBytes, zone, st, alloc, (buf, off) => model.checkRead(buf, off, 'final read'));
     if (opts.reopen) {
       const again = checkShape(await opts.reopen(), 'reopened target');
       try {
         await ctxFor(again);
-        await readAll(again, size, maxIoBytes, st, alloc, (buf, off) => model.checkDurable(buf, off));
+        await readAll(again, size, maxIoBytes, zone, st, alloc, (buf, off) => model.checkDurable(buf, off));
         report.crashChecked = true;
       } finally {
         await again.close?.();
@@ -153,9 +155,10 @@ export async function checkTarget(target: Target, opts: CheckOptions = {}): Prom
       const pieces: Array<() => Promise<void>> = [];
       const fua = name === 'write' && !!caps.fua && !!caps.flush && rng.chance(0.2);
       const g = name === 'write' ? ++gen : 0;
-      // Split as the block layer does: at the largest request, never inside a logical block.
-      for (let off = start; off < end; off += maxIoBytes) {
-        const len = Math.min(maxIoBytes, end - off);
+      // Split as the block layer does: at the largest request and at zone ends, never inside a
+      // logical block.
+      for (let off = start, len = 0; off < end; off += len) {
+        len = pieceEnd(off, end, maxIoBytes, zone) - off;
         if (name === 'read') pieces.push(readPiece(off, len));
         else if (name === 'write') pieces.push(writePiece(off, len, g, fua));
         else pieces.push(spacePiece(name, off, len));
@@ -229,10 +232,17 @@ export async function checkTarget(target: Target, opts: CheckOptions = {}): Prom
 }
 
 /** Reads [0, size) in the largest requests, one at a time, handing each piece to `check`. */
+/** Where a request from `off` toward `end` stops: at the largest request or the end of its zone. */
+function pieceEnd(off: number, end: number, maxIo: number, zone: number): number {
+  const zoneEnd = zone > 0 ? (Math.floor(off / zone) + 1) * zone : Infinity;
+  return Math.min(end, off + maxIo, zoneEnd);
+}
+
 async function readAll(
-  t: Target, size: number, maxIo: number, st: DriverStats, alloc: (len: number) => Uint8Array, check: (buf: Uint8Array, off: number) => void): Promise<void> {
-  for (let off = 0; off < size; off += maxIo) {
-    const buf = alloc(Math.min(maxIo, size - off)).fill(0xa5);
+  t: Target, size: number, maxIo: number, zone: number, st: DriverStats, alloc: (len: number) => Uint8Array, check: (buf: Uint8Array, off: number) => void): Promise<void> {
+  for (let off = 0, len = 0; off < size; off += len) {
+    len = pieceEnd(off, size, maxIo, zone) - off;
+    const buf = alloc(len).fill(0xa5);
     let r = -1;
     // A target that fails some reads on purpose (the error filter) still gets a whole pass.
     for (let tries = 0; tries < 20 && r < 0; tries++) r = await transfer(t, true, buf, off, false, st);

@@ -11,6 +11,7 @@ import * as nul from '../../src/targets/null/index.js';
 import * as loop from '../../src/targets/loop/index.js';
 import * as stripe from '../../src/targets/stripe/index.js';
 import * as faultInject from '../../src/targets/fault-inject/index.js';
+import * as zoned from '../../src/targets/zoned/index.js';
 import type { Target } from '../../src/target/types.js';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ublkit-check-'));
@@ -55,6 +56,15 @@ test('null target: keepsData false, every read zeroes', async () => {
   assert.ok(r.ops.write > 0);
   // and a target that keeps nothing fails the ordinary check
   await assert.rejects(checkTarget(nul.create({ size: '8M' }), { ops: 500 }), TargetMismatch);
+});
+
+test('zoned target over its conventional zones: requests split at zone ends, as the kernel does', async () => {
+  // The harness writes anywhere, which sequential zones refuse: size keeps it to the conventional ones.
+  const t = zoned.create({ size: '16M', zoneSize: '1M', conventional: 4 });
+  const r = await checkTarget(t, { size: 4 << 20, ops: 800, depth: 8, seed: 3 });
+  assert.ok(r.ops.write > 0);
+  // Unsplit, a write across a zone end is an EIO from the target.
+  assert.deepEqual(r.errnos, {});
 });
 
 test('fault_inject: null under the delay filter; each request waits --delay_us on the ring', async () => {
