@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FakeKernel } from './fake-kernel.js';
 import { QueueEngine } from '../../src/ublk/queue.js';
+import { newStatsBuffer } from '../../src/ublk/engine/stats.js';
 import type { DataMode } from '../../src/ublk/modes.js';
 import type { Target } from '../../src/target/types.js';
 import * as U from '../../src/uapi/ublk.js';
@@ -35,6 +36,8 @@ const { values: a } = parseArgs({
     burst: { type: 'string', default: '16' },
     bs: { type: 'string', default: '4096' },
     batch: { type: 'boolean', default: false },
+    // Count every request as a CLI device does (ublkit stats); off, as a library device with stats: false.
+    stats: { type: 'boolean', default: false },
   },
 });
 const mode = a.mode as DataMode;
@@ -67,6 +70,7 @@ async function main(): Promise<void> {
   const engine = new QueueEngine({
     ublkcFd: kernel.ublkcFd, queueDepth: depth, maxIoBufBytes: 1 << 20, mode, target, batch: a.batch,
     slots: Array.from({ length: depth }, (_, t) => [0, t] as [number, number]),
+    stats: a.stats ? newStatsBuffer(1) : undefined,
     onError: (e) => errors.push(e),
   });
   await target.open?.(engine.context([0], 0));

@@ -30,6 +30,8 @@ const USAGE = `usage: node bench/engine/run.mjs [options]
   --node-flags STR   flags for node under valgrind (default '--predictable': V8 does its compiling and
                      GC on the main thread in a fixed order; with setarch -R too, a count repeats
                      to ~0.001 %)
+  --stats            the engine counts every request (per-op counts, bytes, latency histogram), as a
+                     device the CLI serves does; without it, as a library device with stats: false
   --baseline DIR     also measure another built checkout (its own ${DRIVER}) and show the ratio
   --out FILE         JSON results (default <repo>/bench-results/engine.json)`;
 
@@ -44,7 +46,7 @@ try {
     options: {
       only: { type: 'string' }, n1: { type: 'string', default: '40000' }, n2: { type: 'string', default: '60000' },
       burst: { type: 'string', default: '16' }, depth: { type: 'string', default: '128' }, jobs: { type: 'string', default: '2' },
-      'node-flags': { type: 'string', default: '--predictable' }, baseline: { type: 'string' },
+      'node-flags': { type: 'string', default: '--predictable' }, baseline: { type: 'string' }, stats: { type: 'boolean', default: false },
       out: { type: 'string', default: path.join(ROOT, 'bench-results', 'engine.json') }, help: { type: 'boolean', short: 'h' },
     },
   }).values;
@@ -90,7 +92,7 @@ function measure(tree, c, n) {
     ...NO_ASLR.slice(1), 'valgrind', '--tool=callgrind', '--callgrind-out-file=/dev/null',
     'node', ...opts['node-flags'].split(/\s+/).filter(Boolean), DRIVER,
     '--mode', c.mode, '--target', c.target, '--op', c.op, '--requests', String(n), '--burst', opts.burst, '--depth', opts.depth,
-    ...(c.transport === 'batch' ? ['--batch'] : []),
+    ...(c.transport === 'batch' ? ['--batch'] : []), ...(opts.stats ? ['--stats'] : []),
   ];
   return new Promise((resolve, reject) => {
     const p = spawn(NO_ASLR[0] ?? args.shift(), args, { cwd: tree.dir, stdio: ['ignore', 'pipe', 'pipe'] });
