@@ -5,6 +5,10 @@ export const IORING_OP_SEND = 26;
 export const IORING_OP_RECV = 27;
 export const IORING_OP_SHUTDOWN = 34;
 export const IORING_OP_SOCKET = 45;
+export const IORING_OP_ASYNC_CANCEL = 14;
+/** cancel_flags: every request on the fd in sqe->fd (Linux 5.19). */
+export const IORING_ASYNC_CANCEL_ALL = 1 << 0;
+export const IORING_ASYNC_CANCEL_FD = 1 << 1;
 
 export const AF_UNIX = 1;
 export const AF_INET = 2;

@@ -31,8 +31,8 @@ export interface Redial {
 const RECV_BYTES = 1 << 20;
 const BACKOFF_FIRST_MS = 50;
 const BACKOFF_MAX_MS = 2000;
-// A dial blocks the serving thread (its own private ring): a server that accepts and then says
-// nothing must not stall the device's other queues for the whole request timeout.
+// A redial's handshake runs on the serving thread's ring without blocking it; a server that
+// accepts and then says nothing is dropped after this long and dialled again after the backoff.
 const REDIAL_HANDSHAKE_MS = 2000;
 
 const WRITES = new Set([P.CMD_WRITE, P.CMD_TRIM, P.CMD_WRITE_ZEROES]);
@@ -206,7 +206,7 @@ export class Connection {
     const r = this.redial!;
     let got: Awaited<ReturnType<typeof dial>>;
     try {
-      got = await dial(r.address, r.exportName, Math.min(this.timeoutMs, REDIAL_HANDSHAKE_MS));
+      got = await dial(r.address, r.exportName, Math.min(this.timeoutMs, REDIAL_HANDSHAKE_MS), this.ring);
     } catch (err) {
       this.downWhy = (err as Error).message.replace(/^nbd: /, '');
       this.scheduleRedial(this.backoff);

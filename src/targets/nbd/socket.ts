@@ -34,12 +34,30 @@ export function prepRecv(v: DataView, o: number, fd: number, addr: number, len: 
   setOpFlags(v, o, flags);
 }
 
+/** Cancels every request in flight on `fd` (a connect or receive that outlived its deadline). */
+export function prepCancelFd(v: DataView, o: number, fd: number): void {
+  prepRw(v, o, SK.IORING_OP_ASYNC_CANCEL, fd, 0, 0, 0);
+  setOpFlags(v, o, SK.IORING_ASYNC_CANCEL_FD | SK.IORING_ASYNC_CANCEL_ALL);
+}
+
 export function describe(a: NbdAddress): string {
   return a.unix !== undefined ? `unix socket ${a.unix}` : `${a.ipv4}:${a.port}`;
 }
 
-/** A private ring whose ops are driven to completion by blocking enters, under one deadline. */
-class Driven {
+/** Runs the handshake's socket ops one at a time, all under one deadline. */
+interface Runner {
+  /** The op's result; throws ETIMEDOUT past the deadline. `fd`: what to cancel then. */
+  run(what: string, prep: (v: DataView, o: number) => void, keep: object | undefined, fd: number): Promise<number>;
+  close(): void;
+}
+
+const noAnswer = (what: string): UblkError => new UblkError('ETIMEDOUT', `nbd: no answer from the server while ${what}`);
+
+/**
+ * A private ring driven to completion by blocking enters: for the dials made before any engine
+ * runs (the CLI's probe, a serving thread's open), where there is no event loop to wait in.
+ */
+class Driven implements Runner {
   readonly ring: Ring = createRing(8, 0);
   private expired = false;
   private readonly ts = new BigInt64Array(2);
@@ -61,7 +79,7 @@ class Driven {
       // Let the CQEs reaped last time resolve their promises before looking.
       await new Promise<void>((r) => setImmediate(r));
       if (settled) return res;
-      if (this.expired) throw new UblkError('ETIMEDOUT', `nbd: no answer from the server while ${what}`);
+      if (this.expired) throw noAnswer(what);
       const n = this.ring.submit(1, true);
       if (n < 0 && n !== -4) throw UblkError.fromResult(n, 'io_uring_enter');
       this.ring.reap(() => {});
@@ -73,14 +91,43 @@ class Driven {
   }
 }
 
-function streamOn(d: Driven, fd: number): HandshakeStream {
+/**
+ * The ops on a ring that an engine already pumps (a serving thread's, for a reconnect): the thread
+ * keeps serving its other connections and queues while the server takes its time to answer. Past
+ * the deadline the op is cancelled, and waited for, since the kernel may still be writing its buffer.
+ */
+class OnRing implements Runner {
+  private readonly end: number;
+
+  constructor(private readonly ring: Ring, timeoutMs: number) {
+    this.end = Date.now() + timeoutMs;
+  }
+
+  async run(what: string, prep: (v: DataView, o: number) => void, keep: object | undefined, fd: number): Promise<number> {
+    const op = this.ring.op(prep, keep);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), Math.max(0, this.end - Date.now()));
+    });
+    const first = await Promise.race([op.then((r) => ({ r })), late]);
+    clearTimeout(timer);
+    if (first) return first.r;
+    if (fd >= 0) void this.ring.op((v, o) => prepCancelFd(v, o, fd));
+    await op;
+    throw noAnswer(what);
+  }
+
+  close(): void { /* the ring is the engine's */ }
+}
+
+function streamOn(d: Runner, fd: number): HandshakeStream {
   return {
     async read(n) {
       const b = new Uint8Array(n);
       let have = 0;
       while (have < n) {
         const at = addressOf(b) + have;
-        const r = await d.run('reading the handshake', (v, o) => prepRecv(v, o, fd, at, n - have, SK.MSG_WAITALL), b.buffer);
+        const r = await d.run('reading the handshake', (v, o) => prepRecv(v, o, fd, at, n - have, SK.MSG_WAITALL), b.buffer, fd);
         if (r === 0) throw new UblkError('ECONNRESET', 'nbd: the server closed the connection during the handshake');
         if (r < 0) throw UblkError.fromResult(r, 'nbd: receiving the handshake');
         have += r;
@@ -91,7 +138,7 @@ function streamOn(d: Driven, fd: number): HandshakeStream {
       let done = 0;
       while (done < b.byteLength) {
         const at = addressOf(b) + done;
-        const r = await d.run('sending the handshake', (v, o) => prepSend(v, o, fd, at, b.byteLength - done, SK.MSG_NOSIGNAL), b.buffer);
+        const r = await d.run('sending the handshake', (v, o) => prepSend(v, o, fd, at, b.byteLength - done, SK.MSG_NOSIGNAL), b.buffer, fd);
         if (r <= 0) throw r === 0 ? new UblkError('ECONNRESET', 'nbd: the server closed the connection during the handshake') : UblkError.fromResult(r, 'nbd: sending the handshake');
         done += r;
       }
@@ -118,17 +165,20 @@ export async function hangUp(fd: number, timeoutMs: number): Promise<void> {
   }
 }
 
-/** A connected socket fd past the handshake, and what the server said about the export. */
-export async function dial(a: NbdAddress, exportName: string, timeoutMs: number): Promise<{ fd: number; info: ExportInfo }> {
-  const d = new Driven(timeoutMs);
+/**
+ * A connected socket fd past the handshake, and what the server said about the export. On `ring`
+ * (one an engine pumps) the dial waits without blocking the thread; without, on a private ring.
+ */
+export async function dial(a: NbdAddress, exportName: string, timeoutMs: number, ring?: Ring): Promise<{ fd: number; info: ExportInfo }> {
+  const d: Runner = ring ? new OnRing(ring, timeoutMs) : new Driven(timeoutMs);
   let fd = -1;
   try {
     const unix = a.unix !== undefined;
     const sa = unix ? SK.encodeSockaddrUn(a.unix!) : SK.encodeSockaddrIn(a.ipv4!, a.port!);
-    fd = await d.run('creating a socket', (v, o) => prepSocket(v, o, unix ? SK.AF_UNIX : SK.AF_INET, SK.SOCK_STREAM | SK.SOCK_CLOEXEC));
+    fd = await d.run('creating a socket', (v, o) => prepSocket(v, o, unix ? SK.AF_UNIX : SK.AF_INET, SK.SOCK_STREAM | SK.SOCK_CLOEXEC), undefined, -1);
     if (fd < 0) throw UblkError.fromResult(fd, 'nbd: socket');
     const at = addressOf(sa);
-    const r = await d.run(`connecting to ${describe(a)}`, (v, o) => prepConnect(v, o, fd, at, sa.byteLength), sa.buffer);
+    const r = await d.run(`connecting to ${describe(a)}`, (v, o) => prepConnect(v, o, fd, at, sa.byteLength), sa.buffer, fd);
     if (r < 0) throw connectError(r, a);
     const info = await negotiate(streamOn(d, fd), exportName);
     return { fd, info };
