@@ -72,7 +72,7 @@ test('nbd target without ublk: ublkit/testing checkTarget over 2 connections, ev
     const cfg = await prepare({ unix: sock, connections: 2 });
     // The harness closes the instances reopen gives, never the one it is handed.
     const t = create(cfg);
-    const r = await checkTarget(t, { ops: 400, depth: 16, seed: 5, reopen: () => create(cfg) }).finally(() => t.close?.());
+    const r = await checkTarget(t, { ops: 120, depth: 16, seed: 5, reopen: () => create(cfg) }).finally(() => t.close?.());
     assert.ok(r.crashChecked);
     assert.ok(r.ops.read > 0 && r.ops.write > 0 && r.ops.flush > 0 && r.ops.discard > 0 && r.ops.writeZeroes > 0, JSON.stringify(r.ops));
     assert.equal(Object.keys(r.errnos).length, 0, JSON.stringify(r.errnos));
@@ -159,6 +159,62 @@ test('nbd target without ublk: a server gone for good fails in-flight and later 
     });
   } finally {
     kit.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('nbd target without ublk: redials to a server that never answers leave the thread serving; the held read completes once nbdkit is back', { skip }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbd-'));
+  const sock = path.join(dir, 'sock');
+  const disk = path.join(dir, 'disk.img');
+  fs.writeFileSync(disk, '');
+  fs.truncateSync(disk, 1 << 20);
+  const startKit = (): ChildProcess => spawn('nbdkit', ['--unix', sock, '-P', `${sock}.pid`, '--foreground', 'file', disk], { stdio: 'ignore' });
+  const stop = async (p: ChildProcess): Promise<void> => {
+    if (p.exitCode === null && p.signalCode === null) {
+      const gone = new Promise((r) => p.once('exit', r));
+      p.kill('SIGKILL');
+      await gone;
+    }
+    fs.rmSync(sock, { force: true });
+    fs.rmSync(`${sock}.pid`, { force: true });
+  };
+  let kit = startKit();
+  let silent: ChildProcess | undefined;
+  try {
+    await waitFor('nbdkit to listen', () => fs.existsSync(`${sock}.pid`));
+    await withTarget({ unix: sock, timeout: 120 }, async (t) => {
+      await t.write(pattern(5, 4096), 0, { fua: true });
+      await stop(kit);
+      // Takes every connection and never says a word: each redial waits out its handshake.
+      silent = spawn(process.execPath, ['-e', `require('net').createServer(() => process.stdout.write('c')).listen(${JSON.stringify(sock)})`], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let dials = 0;
+      silent.stdout!.on('data', (d: Buffer) => void (dials += d.length));
+      await waitFor('the silent listener', () => fs.existsSync(sock));
+      const back = new Uint8Array(4096);
+      const held = Promise.resolve(t.read(back, 0));
+      // A dial that blocked the thread stopped its event loop for the whole handshake (2 s).
+      let gap = 0;
+      let last = performance.now();
+      const tick = setInterval(() => {
+        const now = performance.now();
+        gap = Math.max(gap, now - last);
+        last = now;
+      }, 20);
+      try {
+        await waitFor('two redials to the silent listener', () => dials >= 2, 30_000);
+      } finally {
+        clearInterval(tick);
+      }
+      assert.ok(gap < 1000, `the event loop stood still for ${Math.round(gap)} ms during a redial`);
+      await stop(silent);
+      kit = startKit();
+      assert.equal(await held, 4096);
+      assert.deepEqual(back, pattern(5, 4096));
+    });
+  } finally {
+    if (silent) await stop(silent);
+    await stop(kit);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
