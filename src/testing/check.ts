@@ -231,13 +231,13 @@ export async function checkTarget(target: Target, opts: CheckOptions = {}): Prom
   }
 }
 
-/** Reads [0, size) in the largest requests, one at a time, handing each piece to `check`. */
 /** Where a request from `off` toward `end` stops: at the largest request or the end of its zone. */
 function pieceEnd(off: number, end: number, maxIo: number, zone: number): number {
   const zoneEnd = zone > 0 ? (Math.floor(off / zone) + 1) * zone : Infinity;
   return Math.min(end, off + maxIo, zoneEnd);
 }
 
+/** Reads [0, size) in the largest requests, one at a time, handing each piece to `check`. */
 async function readAll(
   t: Target, size: number, maxIo: number, zone: number, st: DriverStats, alloc: (len: number) => Uint8Array, check: (buf: Uint8Array, off: number) => void): Promise<void> {
   for (let off = 0, len = 0; off < size; off += len) {
