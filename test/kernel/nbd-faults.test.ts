@@ -3,49 +3,14 @@
 // recovered onto the same server; and list --json naming the backend. Servers run here, in the VM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { kernelSkipReason, hasProgram, addDevice, delDevice, cli, listJson, waitFor } from '../helpers/kernel.js';
+import { Kit } from '../helpers/nbd.js';
 
 const skip = kernelSkipReason() ?? (!hasProgram('nbdkit') ? 'nbdkit is not installed' : !hasProgram('fio') ? 'fio is not installed' : undefined);
-
-/** nbdkit on one socket path, started and stopped at will; a SIGKILLed one leaves its socket file behind. */
-class Kit {
-  private p: ChildProcess | undefined;
-  private exited = true;
-  private said = '';
-  private how = '';
-  constructor(readonly sock: string) {}
-
-  /** For a failure's message: whether nbdkit still runs, how it ended, what it said last. */
-  status(): string {
-    return `nbdkit ${this.exited ? `exited (${this.how})` : 'running'}${this.said ? `, said: ${this.said.trim()}` : ''}`;
-  }
-
-  async start(args: string[]): Promise<void> {
-    fs.rmSync(this.sock, { force: true });
-    fs.rmSync(`${this.sock}.pid`, { force: true });
-    this.exited = false;
-    this.said = '';
-    const p = spawn('nbdkit', ['--unix', this.sock, '-P', `${this.sock}.pid`, '--foreground', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    p.stderr!.on('data', (d: Buffer) => void (this.said = (this.said + d.toString()).slice(-2000)));
-    p.on('exit', (code, sig) => {
-      this.exited = true;
-      this.how = sig ? `signal ${sig}` : `status ${code}`;
-    });
-    this.p = p;
-    await waitFor(() => fs.existsSync(`${this.sock}.pid`) || this.exited, 30_000, 'nbdkit to listen');
-    if (this.exited) throw new Error(`nbdkit ${args.join(' ')} exited at start: ${this.said}`);
-  }
-
-  async stop(): Promise<void> {
-    if (this.exited) return;
-    this.p!.kill('SIGKILL');
-    await waitFor(() => this.exited, 30_000, 'nbdkit to exit');
-  }
-}
 
 /** A private directory with a backing file for nbdkit's file plugin; the server and the directory go after. */
 async function scene(mib: number, body: (kit: Kit, img: string, dir: string) => Promise<void>): Promise<void> {

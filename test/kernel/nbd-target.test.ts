@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { withNbdTarget as withTarget } from '../helpers/nbd.js';
+import { Kit, withNbdTarget as withTarget } from '../helpers/nbd.js';
 import { create, nbdUri, prepare, type NbdConfig } from '../../src/targets/nbd/index.js';
 import { checkTarget } from '../../src/testing/index.js';
 import type { Target } from '../../src/target/types.js';
@@ -169,23 +169,23 @@ test('nbd target without ublk: redials to a server that never answers leave the 
   const disk = path.join(dir, 'disk.img');
   fs.writeFileSync(disk, '');
   fs.truncateSync(disk, 1 << 20);
-  const startKit = (): ChildProcess => spawn('nbdkit', ['--unix', sock, '-P', `${sock}.pid`, '--foreground', 'file', disk], { stdio: 'ignore' });
-  const stop = async (p: ChildProcess): Promise<void> => {
+  const kit = new Kit(sock);
+  // The listener that stands in for the server: killed and its socket removed, like a dead server's.
+  const stopSilent = async (p: ChildProcess): Promise<void> => {
     if (p.exitCode === null && p.signalCode === null) {
       const gone = new Promise((r) => p.once('exit', r));
       p.kill('SIGKILL');
       await gone;
     }
     fs.rmSync(sock, { force: true });
-    fs.rmSync(`${sock}.pid`, { force: true });
   };
-  let kit = startKit();
   let silent: ChildProcess | undefined;
   try {
-    await waitFor('nbdkit to listen', () => fs.existsSync(`${sock}.pid`));
+    await kit.start(['file', disk]);
     await withTarget({ unix: sock, timeout: 120 }, async (t) => {
       await t.write(pattern(5, 4096), 0, { fua: true });
-      await stop(kit);
+      await kit.stop();
+      fs.rmSync(sock, { force: true });
       // Takes every connection and never says a word: each redial waits out its handshake.
       silent = spawn(process.execPath, ['-e', `require('net').createServer(() => process.stdout.write('c')).listen(${JSON.stringify(sock)})`], { stdio: ['ignore', 'pipe', 'ignore'] });
       let dials = 0;
@@ -207,14 +207,14 @@ test('nbd target without ublk: redials to a server that never answers leave the 
         clearInterval(tick);
       }
       assert.ok(gap < 1000, `the event loop stood still for ${Math.round(gap)} ms during a redial`);
-      await stop(silent);
-      kit = startKit();
+      await stopSilent(silent);
+      await kit.start(['file', disk]);
       assert.equal(await held, 4096);
       assert.deepEqual(back, pattern(5, 4096));
     });
   } finally {
-    if (silent) await stop(silent);
-    await stop(kit);
+    if (silent) await stopSilent(silent);
+    await kit.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
