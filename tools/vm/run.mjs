@@ -32,6 +32,7 @@ const BOOT_MODULES = [
   'fs/configfs/configfs', 'drivers/block/ublk_drv', 'drivers/block/loop',
 ];
 const DEFAULT_TIMEOUT_S = 1800;
+const BOOT_ATTEMPTS = 3;
 
 export class SetupError extends Error {}
 
@@ -260,72 +261,85 @@ export async function runInVm(cmd, opts = {}) {
   log(opts, `kernel ${kernel.kver}, initrd ${initrd}, job ${jobDir}`);
   log(opts, `${QEMU} ${args.map((a) => (/^[\w.,=:/+-]+$/.test(a) ? a : sh(a))).join(' ')}`);
 
-  const t0 = Date.now();
-  const qemu = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] });
-  const [, qout, qerr, con, out, err, ctl] = qemu.stdio;
-  const conFile = fs.createWriteStream(consoleLog);
-  let qemuMsgs = '';
-  qout.on('data', (d) => { qemuMsgs += d; });
-  qerr.on('data', (d) => { qemuMsgs += d; });
-  con.on('data', (d) => { conFile.write(d); if (opts.console) stderr.write(d); });
-  out.on('data', (d) => stdout.write(d));
-  err.on('data', (d) => stderr.write(d));
-  let ctlText = '';
-  let bootSeconds = null;
-  ctl.on('data', (d) => {
-    ctlText += d;
-    if (bootSeconds === null && /UBLKIT-VM-START/.test(ctlText)) {
-      bootSeconds = (Date.now() - t0) / 1000;
-      log(opts, `guest up after ${bootSeconds.toFixed(1)} s, running: ${cmd.join(' ')}`);
+  // A guest kernel that dies before the command starts is retried: under MTTCG the boot's code
+  // patching (static keys, alternatives) now and then trips an int3 on another vCPU, a QEMU race
+  // that has nothing to do with what runs next. Nothing of the job ran yet, so booting again is safe.
+  let code; let vmFailed; let timedOut; let bootSeconds; let seconds; let tail;
+  for (let attempt = 1; ; attempt++) {
+    const t0 = Date.now();
+    const qemu = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] });
+    const [, qout, qerr, con, out, err, ctl] = qemu.stdio;
+    const conFile = fs.createWriteStream(consoleLog);
+    let qemuMsgs = '';
+    qout.on('data', (d) => { qemuMsgs += d; });
+    qerr.on('data', (d) => { qemuMsgs += d; });
+    con.on('data', (d) => { conFile.write(d); if (opts.console) stderr.write(d); });
+    out.on('data', (d) => stdout.write(d));
+    err.on('data', (d) => stderr.write(d));
+    let ctlText = '';
+    bootSeconds = null;
+    ctl.on('data', (d) => {
+      ctlText += d;
+      if (bootSeconds === null && /UBLKIT-VM-START/.test(ctlText)) {
+        bootSeconds = (Date.now() - t0) / 1000;
+        log(opts, `guest up after ${bootSeconds.toFixed(1)} s, running: ${cmd.join(' ')}`);
+      }
+    });
+    const ended = (s) => new Promise((r) => { if (s.readableEnded || s.destroyed) r(); else { s.on('end', r); s.on('close', r); s.on('error', r); } });
+
+    timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; qemu.kill('SIGKILL'); }, timeoutS * 1000);
+    let interrupted = null;
+    const onSignal = (sig) => { interrupted = sig; qemu.kill('SIGKILL'); };
+    const sigs = opts.handleSignals === false ? [] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    for (const s of sigs) process.on(s, onSignal);
+    const killOnExit = () => qemu.kill('SIGKILL');
+    process.on('exit', killOnExit);
+
+    const [qcode, qsig] = await new Promise((resolve) => qemu.on('exit', (c, s) => resolve([c, s])));
+    clearTimeout(timer);
+    // exit fires when the process is gone; the pipes may still hold data: drain them.
+    await Promise.race([Promise.all([out, err, ctl, con].map(ended)), new Promise((r) => setTimeout(r, 2000))]);
+    for (const s of sigs) process.off(s, onSignal);
+    process.off('exit', killOnExit);
+    await new Promise((r) => conFile.end(r));
+    seconds = (Date.now() - t0) / 1000;
+
+    const m = /UBLKIT-VM-EXIT (\d+)/.exec(ctlText)
+      || /\[ublkit-init\] UBLKIT-VM-EXIT (\d+)/.exec(fs.readFileSync(consoleLog, 'utf8'));
+    vmFailed = true; // the VM, not the command, failed: keep the console log and say where it is
+    tail = () => {
+      const text = fs.readFileSync(consoleLog, 'utf8');
+      const crash = crashSummary(text);
+      return text.replace(/\r/g, '').split('\n').slice(-40).join('\n') + (crash ? `\n[vm] ${crash}` : '');
+    };
+    if (interrupted) {
+      code = interrupted === 'SIGINT' ? 130 : interrupted === 'SIGHUP' ? 129 : 143;
+      vmFailed = false;
+      stderr.write(`[vm] ${interrupted}: killed QEMU\n`);
+    } else if (timedOut) {
+      code = 124;
+      stderr.write(`[vm] TIMEOUT after ${timeoutS} s: killed QEMU. Console log ${consoleLog}, tail:\n${tail()}\n`);
+    } else if (!m) {
+      code = 125; // said below, unless the boot is tried again
+    } else {
+      code = Number(m[1]);
+      vmFailed = false;
+      if (code === 255 && /\[ublkit-init\] FATAL/.test(fs.readFileSync(consoleLog, 'utf8'))) {
+        stderr.write(`[vm] guest init failed. Console log ${consoleLog}, tail:\n${tail()}\n`);
+        vmFailed = true;
+      }
     }
-  });
-  const ended = (s) => new Promise((r) => { if (s.readableEnded || s.destroyed) r(); else { s.on('end', r); s.on('close', r); s.on('error', r); } });
-
-  let timedOut = false;
-  const timer = setTimeout(() => { timedOut = true; qemu.kill('SIGKILL'); }, timeoutS * 1000);
-  let interrupted = null;
-  const onSignal = (sig) => { interrupted = sig; qemu.kill('SIGKILL'); };
-  const sigs = opts.handleSignals === false ? [] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const s of sigs) process.on(s, onSignal);
-  const killOnExit = () => qemu.kill('SIGKILL');
-  process.on('exit', killOnExit);
-
-  const [qcode, qsig] = await new Promise((resolve) => qemu.on('exit', (c, s) => resolve([c, s])));
-  clearTimeout(timer);
-  // exit fires when the process is gone; the pipes may still hold data: drain them.
-  await Promise.race([Promise.all([out, err, ctl, con].map(ended)), new Promise((r) => setTimeout(r, 2000))]);
-  for (const s of sigs) process.off(s, onSignal);
-  process.off('exit', killOnExit);
-  await new Promise((r) => conFile.end(r));
-  const seconds = (Date.now() - t0) / 1000;
-
-  const m = /UBLKIT-VM-EXIT (\d+)/.exec(ctlText)
-    || /\[ublkit-init\] UBLKIT-VM-EXIT (\d+)/.exec(fs.readFileSync(consoleLog, 'utf8'));
-  let code;
-  let vmFailed = true; // the VM, not the command, failed: keep the console log and say where it is
-  const tail = () => {
-    const text = fs.readFileSync(consoleLog, 'utf8');
-    const crash = crashSummary(text);
-    return text.replace(/\r/g, '').split('\n').slice(-40).join('\n') + (crash ? `\n[vm] ${crash}` : '');
-  };
-  if (interrupted) {
-    code = interrupted === 'SIGINT' ? 130 : interrupted === 'SIGHUP' ? 129 : 143;
-    vmFailed = false;
-    stderr.write(`[vm] ${interrupted}: killed QEMU\n`);
-  } else if (timedOut) {
-    code = 124;
-    stderr.write(`[vm] TIMEOUT after ${timeoutS} s: killed QEMU. Console log ${consoleLog}, tail:\n${tail()}\n`);
-  } else if (!m) {
-    code = 125;
-    stderr.write(`[vm] guest ended without an exit code (QEMU exit ${qcode ?? qsig}${qemuMsgs ? `: ${qemuMsgs.trim()}` : ''}). `
-      + `Console log ${consoleLog}, tail:\n${tail()}\n`);
-  } else {
-    code = Number(m[1]);
-    vmFailed = false;
-    if (code === 255 && /\[ublkit-init\] FATAL/.test(fs.readFileSync(consoleLog, 'utf8'))) {
-      stderr.write(`[vm] guest init failed. Console log ${consoleLog}, tail:\n${tail()}\n`);
-      vmFailed = true;
+    const bootCrash = !m && !timedOut && !interrupted && bootSeconds === null
+      && crashSummary(fs.readFileSync(consoleLog, 'utf8'));
+    if (!bootCrash || attempt === BOOT_ATTEMPTS) {
+      if (!m && !timedOut && !interrupted) {
+        stderr.write(`[vm] guest ended without an exit code (QEMU exit ${qcode ?? qsig}${qemuMsgs ? `: ${qemuMsgs.trim()}` : ''}). `
+          + `Console log ${consoleLog}, tail:\n${tail()}\n`);
+      }
+      break;
     }
+    stderr.write(`[vm] the guest kernel died while booting (${bootCrash}); booting again (${attempt + 1}/${BOOT_ATTEMPTS})\n`);
   }
   log(opts, `done in ${seconds.toFixed(1)} s (boot ${bootSeconds?.toFixed(1) ?? '?'} s), exit ${code}`);
   // Keep the job dir (with the console log) when the VM failed; otherwise clean up.
