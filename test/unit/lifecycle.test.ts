@@ -46,6 +46,18 @@ test('recover fingerprint: type, files by identity and order, chunk size; not qu
   fs.rmSync(dir, { recursive: true });
 });
 
+test('recover fingerprint of nbd: the server and the export, not connections or timeout', () => {
+  const fp = (s: string) => fingerprint(parseArgs(['add', '-t', 'nbd', ...s.split(' ')]));
+  const base = fp('--unix /run/a.sock --export disk');
+  assert.ok(base !== undefined);
+  assert.equal(fp('--unix /run/a.sock --export disk --connections 2 --timeout 5 -q 2'), base);
+  assert.notEqual(fp('--unix /run/b.sock --export disk'), base);
+  assert.notEqual(fp('--unix /run/a.sock --export other'), base);
+  assert.notEqual(fp('--host 127.0.0.1 --export disk'), base);
+  assert.equal(fp('--host 127.0.0.1 --port 10809'), fp('--host 127.0.0.1'));
+  assert.notEqual(fp('--host 127.0.0.1 --port 10810'), fp('--host 127.0.0.1'));
+});
+
 test('a kernel without GET_FEATURES is told the oldest kernel supported', () => {
   const e = featuresError(new UblkError('EOPNOTSUPP', 'GET_FEATURES (dev 4294967295): EOPNOTSUPP'), '6.1.0-13-amd64');
   assert.match(e.message, new RegExp(`Linux ${OLDEST_KERNEL} or newer, this is 6\\.1\\.0-13-amd64`));
