@@ -21,7 +21,8 @@ hung_after=${UBLKIT_KSELFTEST_HUNG_AFTER:-60}
 # the close it waits for had already happened (10 of 52 kublk tests "hung" so in one full run).
 exec 9<>/dev/null
 ref_kublk=${UBLKIT_KSELFTEST_REF_KUBLK:-}
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# UBLKIT_KSELFTEST_PATH: programs newer than the host's (tools/kselftest/bpftrace.sh), found first
+export PATH=${UBLKIT_KSELFTEST_PATH:+$UBLKIT_KSELFTEST_PATH:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 unset TMPDIR # the scripts put their files in ./ublktest-dir of the work copy (the guest's tmpfs)
 
 now() { date +%s.%N; }
@@ -64,7 +65,8 @@ kill_strays() {
   local pid comm killed=()
   while read -r pid comm; do
     case "$comm" in
-      fio|bpftrace|dd|kublk|node|ublkit|sleep|timeout|mkfs.ext4|mount|umount|sfdisk|udevadm|taskset) ;;
+      # ld-linux-x86-64: the fetched bpftrace runs under trixie's loader, which names the process
+      fio|bpftrace|ld-linux-x86-64|dd|kublk|node|ublkit|sleep|timeout|mkfs.ext4|mount|umount|sfdisk|udevadm|taskset) ;;
       *) continue ;;
     esac
     kill -9 "$pid" 2>&9 && killed+=("$pid:$comm")

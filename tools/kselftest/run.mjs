@@ -7,7 +7,7 @@
 //   node tools/kselftest/run.mjs [options]     (expects `npm run build` done)
 //
 // Options: --only REGEX (test names, e.g. 'null|loop_0[12]'), --server (default both), --jobs N
-// (VMs at once; default 1), --timeout SEC (per test, default 150), --vm-timeout SEC, --mem SIZE
+// (VMs at once; default 1), --timeout SEC (per test, default 300), --vm-timeout SEC, --mem SIZE
 // (per VM, default 4G), --out DIR (default .vm-out/kselftest), --list (print the tests and exit),
 // --report (no VM: the table and lists again from results.json, i.e. the latest result of each test).
 // Exit: 0 when ublkit passes every test kublk passes and skips only where kublk skips, else 1;
@@ -38,7 +38,7 @@ const KERNELS = {
 const OPTIONS = {
   kernel: { type: 'string', default: '7.2' },
   only: { type: 'string' }, server: { type: 'string', default: 'both' }, jobs: { type: 'string', short: 'j', default: '1' },
-  timeout: { type: 'string', default: '150' }, 'vm-timeout': { type: 'string' }, mem: { type: 'string', default: '4G' },
+  timeout: { type: 'string', default: '300' }, 'vm-timeout': { type: 'string' }, mem: { type: 'string', default: '4G' },
   out: { type: 'string' }, list: { type: 'boolean', default: false },
   report: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
 };
@@ -173,6 +173,10 @@ async function main() {
     if (run('bash', [path.join(HERE, 'setup.sh')]) !== 0) console.error('[kselftest] setup.sh failed: some tests may SKIP or FAIL for a missing program');
     src = ensureSources(o.kernel);
   } catch (e) { console.error(`[kselftest] ${e.message}`); return 2; }
+  // generic_02 and generic_12 need a bpftrace newer than the host's: trixie's, fetched into the cache.
+  const bt = spawnSync('bash', [path.join(HERE, 'bpftrace.sh')], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const guestPath = bt.status === 0 ? bt.stdout.trim() : '';
+  if (!guestPath) console.error('[kselftest] tools/kselftest/bpftrace.sh failed: generic_02 and generic_12 get the host\'s bpftrace, if any');
   const tests = listTests(src.suite, o.only);
   if (o.list) { for (const t of tests) console.log(t.name); return 0; }
   if (!tests.length) { console.error(`[kselftest] no test matches ${o.only}`); return 2; }
@@ -228,7 +232,7 @@ async function main() {
       try {
         const r = await runInVm(['bash', path.join(HERE, 'guest.sh'), o.out, String(o.timeout), planFile], {
           timeout: vmTimeout, mem: o.mem, cwd: work.base, shares: [o.out],
-          env: { UBLKIT_KSELFTEST_REF_KUBLK: work.dirs.kublk ? path.join(work.dirs.kublk, 'kublk') : src.kublk },
+          env: { UBLKIT_KSELFTEST_REF_KUBLK: work.dirs.kublk ? path.join(work.dirs.kublk, 'kublk') : src.kublk, UBLKIT_KSELFTEST_PATH: guestPath },
           consoleLog: path.join(o.out, `console-vm${i}.log`),
         });
         if (r.code !== 0) console.error(`[kselftest] VM ${i} ended with ${r.code}${r.timedOut ? ' (VM timeout)' : ''}`);

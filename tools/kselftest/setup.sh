@@ -2,7 +2,8 @@
 # Host programs the kernel's ublk selftests call, from the machine's OWN Debian release (bookworm),
 # never from sid: the guest runs the host's / (read-only), so what is installed here is what the
 # test scripts find in the VM. Idempotent and quiet when all is present; needs root to install.
-#   fio, mkfs.ext4, lsblk/blockdev/taskset, sfdisk (part_01), bpftrace (generic_02, generic_12).
+#   fio, mkfs.ext4, lsblk/blockdev/taskset, sfdisk (part_01). bpftrace (generic_02, generic_12) must be
+# newer than bookworm's: tools/kselftest/bpftrace.sh fetches trixie's into the cache.
 # udevadm is not installed: without udev in the guest, `udevadm settle` would only wait for nothing;
 # the scripts ignore its absence.
 set -euo pipefail
@@ -16,7 +17,6 @@ declare -A need=(
   [blockdev]=util-linux
   [taskset]=util-linux
   [sfdisk]=fdisk
-  [bpftrace]=bpftrace
   [gcc]=gcc
 )
 missing=()
