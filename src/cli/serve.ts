@@ -8,8 +8,6 @@ import { catalogue as builtinTargets } from '../targets/builtin.js';
 import type { Launch, DaemonReport } from './daemon-protocol.js';
 import { gather, formatListing } from './listing.js';
 import { listenControl } from './control-socket.js';
-import { prestartWorkers, dropStandby } from '../ublk/crew.js';
-import { workerCount } from '../ublk/startup.js';
 
 /**
  * SIGINT / SIGTERM: during start-up they cancel it (Device.create undoes everything, the id is
@@ -45,15 +43,7 @@ class Lifetime {
   async start(kind: Launch, id: number, opts: DeviceOptions, onAdded?: (id: number) => void): Promise<Device> {
     // The serving side is where the built-in targets are loaded: the parent only parses their options.
     const o = { ...opts, targets: opts.targets ?? builtinTargets, signal: this.abort.signal, onAdded };
-    // The serving threads start loading now, beside ADD_DEV and the target's set-up. For a
-    // recover, -q is the command line's (as kublk takes it); the device's own count decides.
-    prestartWorkers(workerCount(o, true, o.queues ?? 1, o.depth ?? 128), o.targets.url);
-    let dev: Device;
-    try {
-      dev = await (kind === 'recover' ? Device.recover(id, o) : Device.create(o));
-    } finally {
-      dropStandby();
-    }
+    const dev = await (kind === 'recover' ? Device.recover(id, o) : Device.create(o));
     this.dev = dev;
     await this.listen(dev);
     // A serving thread died: the device has let go (DEAD, or QUIESCED with recovery); say why.

@@ -28,45 +28,6 @@ function workerUrl(): URL {
   return new URL(typeof __UBLKIT_WORKER__ === 'string' ? __UBLKIT_WORKER__ : './worker.js', import.meta.url);
 }
 
-/** A serving thread started before its device exists: it waits, loaded, for its WorkerInit. */
-interface Standby {
-  worker: Worker;
-  exited: boolean;
-}
-const standby: Standby[] = [];
-
-/**
- * Starts `n` serving threads now, to be handed their slots when the device is ready for them: a
- * thread's start-up (a new isolate loading the engine and the catalogue at `targets`) then runs
- * beside the control commands instead of after them; on an emulated machine that is most of a
- * second per device. Those not taken end with `dropStandby`; none keeps the process alive.
- */
-export function prestartWorkers(n: number, targets?: string): void {
-  for (let i = standby.length; i < n; i++) {
-    const s: Standby = { worker: new Worker(workerUrl(), { workerData: { standby: true, targets } }), exited: false };
-    s.worker.once('exit', () => (s.exited = true));
-    s.worker.on('error', () => {}); // its own start-up failed: the thread that replaces it will say why
-    s.worker.unref();
-    standby.push(s);
-  }
-}
-
-/** Ends the started threads no device took. */
-export function dropStandby(): void {
-  for (const s of standby.splice(0)) void s.worker.terminate();
-}
-
-/** A started thread given `init`, else a new one. */
-function workerFor(init: WorkerInit): Worker {
-  for (let s = standby.shift(); s; s = standby.shift()) {
-    if (s.exited) continue;
-    s.worker.ref();
-    s.worker.postMessage({ type: 'init', init });
-    return s.worker;
-  }
-  return new Worker(workerUrl(), { workerData: init });
-}
-
 export class Crew {
   private readonly members: Member[] = [];
   private serving = false;
@@ -169,7 +130,7 @@ export class Crew {
       const init: WorkerInit = {
         spec: { ...spec, config }, targets, engine: { ...cfg, slots, cpu: cpus[i], stats: this.newStats() }, thread: firstThread + i, queues,
       };
-      return this.addWorker(workerFor(init));
+      return this.addWorker(new Worker(workerUrl(), { workerData: init }));
     });
     // Twice the bound: 32 threads each loading the engine take tens of seconds on an emulated machine.
     await this.race(Promise.all(ready), "the serving threads' start-up (target create and open)", 2);

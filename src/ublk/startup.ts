@@ -75,20 +75,6 @@ export function featureNames(bits: number): string {
   return U.UBLK_F_NAMES.filter((_, i) => bits & (1 << i)).join(', ') || `0x${bits.toString(16)}`;
 }
 
-/** How many threads serve a device of `queues` x `depth`: 1 means the calling thread alone. */
-export function threadCount(opts: DeviceOptions, spec: boolean, queues: number, depth: number): number {
-  const threads = opts.threads ?? (spec ? queues : 1);
-  // Default: whole queues per thread; per-IO tasks: slot k = qid*depth+tag to thread k % nt.
-  return threads <= 1 ? 1 : opts.perIoTasks ? Math.min(threads, queues * depth) : Math.min(threads, queues);
-}
-
-/** How many worker threads `attach` will start for a device of `queues` x `depth`. */
-export function workerCount(opts: DeviceOptions, spec: boolean, queues: number, depth: number): number {
-  const nt = threadCount(opts, spec, queues, depth);
-  const threads = opts.threads ?? (spec ? queues : 1);
-  return threads <= 1 ? 0 : opts.serveInCallingThread ? nt - 1 : nt;
-}
-
 /** A started server: the live dev_info, the params in force, /dev/ublkcN, the serving threads. */
 export interface Attached {
   info: DevInfo;
@@ -119,8 +105,9 @@ export async function attach(
       integrity: params.integrity ? { intervalExp: params.integrity.intervalExp, metadataSize: params.integrity.metadataSize } : undefined,
     };
     const slots = range(info.nrHwQueues).flatMap((q) => range(info.queueDepth).map((t) => [q, t] as [number, number]));
-    const nt = threadCount(opts, !!local.spec, info.nrHwQueues, info.queueDepth);
     const threads = opts.threads ?? (local.spec ? info.nrHwQueues : 1);
+    // Default: whole queues per thread; per-IO tasks: slot k = qid*depth+tag to thread k % nt.
+    const nt = threads <= 1 ? 1 : opts.perIoTasks ? Math.min(threads, slots.length) : Math.min(threads, info.nrHwQueues);
     // kublk's rule: as many threads as queues, thread i on queue i's first CPU.
     const cpus = opts.pinThreads && nt === info.nrHwQueues ? await firstCpus(ctrl, devId, nt) : [];
     if (threads <= 1) {

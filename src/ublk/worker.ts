@@ -1,5 +1,5 @@
 // A serving thread: builds its own target instance from a module spec and runs one queue engine.
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { QueueEngine, type EngineConfig } from './queue.js';
 import { checkTarget } from '../target/contract.js';
 import { applyFilters } from '../filters/index.js';
@@ -30,39 +30,14 @@ let aborted = false;
 // neither aborts this thread's requests nor lets the device be deleted.
 process.on('exit', () => engine?.abort());
 
-/** Started ahead of its device (see prestartWorkers): the catalogue to load while it waits. */
-export interface WorkerStandby {
-  standby: true;
-  targets?: string;
-}
-
-/** The WorkerInit, at once or, for a thread started ahead, once sent; undefined if ended first. */
-function initOf(port: MessagePort): Promise<WorkerInit | undefined> {
-  const data = workerData as WorkerInit | WorkerStandby;
-  if (!('standby' in data)) return Promise.resolve(data);
-  if (data.targets) void importCatalogue(data.targets).catch(() => {}); // cached for loadTarget below
-  return new Promise((resolve) => {
-    const on = (m: { type: string; init?: WorkerInit }) => {
-      if (m.type !== 'init' && m.type !== 'abort') return;
-      port.off('message', on);
-      resolve(m.init);
-    };
-    port.on('message', on);
-  });
-}
-
 async function main(): Promise<void> {
+  const init = workerData as WorkerInit;
   const port = parentPort!;
   port.on('message', (m: { type: string }) => {
     if (m.type !== 'abort') return;
     aborted = true;
     engine?.abort();
   });
-  const init = await initOf(port);
-  if (!init) {
-    port.close();
-    return;
-  }
   const mod = await loadTarget(init.spec.module, init.targets ? await importCatalogue(init.targets) : undefined);
   const target = checkTarget(applyFilters(await mod.create(init.spec.config), init.spec.filters));
   if (!aborted) {
