@@ -15,6 +15,7 @@ function identity(file: string): [string | number, number] {
   return st.isBlockDevice() ? ['blk', st.rdev] : [st.dev, st.ino];
 }
 
+/** An nbd device's server and export, as a URI (the socket by absolute path). */
 function nbdServer(o: Record<string, string>): string {
   const port = o.port === undefined ? undefined : Number(o.port);
   return nbdUri({ unix: o.unix === undefined ? undefined : path.resolve(o.unix), host: o.host, port, export: o.export });
@@ -22,9 +23,9 @@ function nbdServer(o: Record<string, string>): string {
 
 /**
  * What decides where each byte lives: target type, backing files by identity and in order, the
- * stripe chunk, the integrity tuple format, an nbd device's server and export. Not the size or block size (recover checks those
- * against the kernel's params), nor options that change no byte (queues, modes, buffered IO).
- * Undefined when a file cannot be read: the target reports that better.
+ * stripe chunk, the integrity tuple format, an nbd device's server and export. Not the size or
+ * block size (recover checks those against the kernel's params), nor options that change no byte
+ * (queues, modes, buffered IO). Undefined when a file cannot be read: the target reports that better.
  */
 export function fingerprint(a: CliArgs): bigint | undefined {
   let files: Array<[string | number, number]>;
