@@ -173,10 +173,6 @@ async function main() {
     if (run('bash', [path.join(HERE, 'setup.sh')]) !== 0) console.error('[kselftest] setup.sh failed: some tests may SKIP or FAIL for a missing program');
     src = ensureSources(o.kernel);
   } catch (e) { console.error(`[kselftest] ${e.message}`); return 2; }
-  // generic_02 and generic_12 need a bpftrace newer than the host's: trixie's, fetched into the cache.
-  const bt = spawnSync('bash', [path.join(HERE, 'bpftrace.sh')], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
-  const guestPath = bt.status === 0 ? bt.stdout.trim() : '';
-  if (!guestPath) console.error('[kselftest] tools/kselftest/bpftrace.sh failed: generic_02 and generic_12 get the host\'s bpftrace, if any');
   const tests = listTests(src.suite, o.only);
   if (o.list) { for (const t of tests) console.log(t.name); return 0; }
   if (!tests.length) { console.error(`[kselftest] no test matches ${o.only}`); return 2; }
@@ -201,6 +197,10 @@ async function main() {
   } else {
     let metadataSize;
     try { metadataSize = ensureMetadataSize(src); } catch (e) { console.error(`[kselftest] ${e.message}`); return 2; }
+    // generic_02 and generic_12 need a bpftrace newer than the host's: trixie's, fetched into the cache.
+    const bt = spawnSync('bash', [path.join(HERE, 'bpftrace.sh')], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+    const guestPath = bt.status === 0 ? bt.stdout.trim() : '';
+    if (!guestPath) console.error('[kselftest] tools/kselftest/bpftrace.sh failed: generic_02 and generic_12 get the host\'s bpftrace, if any');
 
     const work = makeWorkCopies(src, servers, metadataSize);
     // what ublkit was run: the commit and when dist/ was built (others may rebuild it meanwhile)
