@@ -72,6 +72,8 @@ function layer(next: Composed, filter: Filter, config: unknown, name: string): C
     throw new UblkError('EINVAL', `${name} does not carry integrity metadata: it cannot go over a target with integrity`);
   }
   const out = { ...next } as Composed;
+  // The promise that reads are zeroes is about the read below: a filter's own read breaks it.
+  if ('read' in own) delete (out as Record<string, unknown>).readsZeroes;
   for (const key of Object.keys(own)) {
     if (key === 'open' || key === 'close') continue;
     if (own[key] === undefined) delete out[key];

@@ -110,6 +110,12 @@ export interface Target {
   open?(ctx: TargetContext): MaybePromise<void>;
   /** Fill `buf` from `offset`; resolve with the bytes filled (a short count: the engine asks again for the rest). */
   read(buf: Uint8Array, offset: number): MaybePromise<number>;
+  /**
+   * Every `read` fills its buffer with zeroes and does nothing else (null). In the copy modes the
+   * engine then keeps track of which buffer bytes a WRITE left behind and serves a READ from a
+   * buffer it knows to be zero, without the call. A filter that replaces `read` drops it.
+   */
+  readonly readsZeroes?: boolean;
   /** Store `buf` at `offset`; resolve with the bytes stored. */
   write(buf: Uint8Array, offset: number, flags: WriteFlags): MaybePromise<number>;
   flush?(): MaybePromise<unknown>;

@@ -219,3 +219,57 @@ test('a COMMIT is linked behind its IO only where the kernel copies uring_cmd SQ
   for (const r of ['6.12.117+deb13-amd64', '6.13.2', '6.11.0', '6.5.0', 'garbage']) assert.equal(kernelCopiesCmdSqe(r), false, r);
   for (const r of ['6.14.0', '6.15.1-arch1', '7.2.13+deb14-amd64', '7.3.4+deb13-amd64']) assert.equal(kernelCopiesCmdSqe(r), true, r);
 });
+
+/** A null-like target that says its reads are zeroes, and counts the reads the engine still asks for. */
+function zeroTarget(): Target & { reads: number } {
+  const t = {
+    size: 1 << 20,
+    reads: 0,
+    readsZeroes: true,
+    read(buf: Uint8Array) {
+      t.reads++;
+      buf.fill(0);
+      return buf.byteLength;
+    },
+    write: (buf: Uint8Array) => buf.byteLength,
+  };
+  return t;
+}
+
+const isZero = (b: Uint8Array) => b.every((x) => x === 0);
+
+for (const mode of ['copy', 'get-data'] as DataMode[]) {
+  test(`${mode}: a target whose reads are zeroes is not asked, and no WRITE's bytes reach a READ`, async () => {
+    const t = zeroTarget();
+    const { stand } = start({ depth: 1, mode }, t);
+    await stand.settle();
+    const reads = [];
+    // A write leaves 64 KiB in the slot buffer; the reads after it (longer, then shorter) see zeroes.
+    stand.deliver(0, { op: U.UBLK_IO_OP_WRITE, off: 0, len: 64 * KiB, data: pattern(5, 64 * KiB) });
+    await stand.settle();
+    for (const len of [128 * KiB, 4 * KiB, 128 * KiB]) {
+      const data = new Uint8Array(len).fill(0xaa);
+      stand.deliver(0, { op: U.UBLK_IO_OP_READ, off: 0, len, data });
+      await stand.settle();
+      reads.push(isZero(data));
+    }
+    assert.deepEqual(reads, [true, true, true]);
+    assert.deepEqual(stand.commits.map((c) => c.result), [64 * KiB, 128 * KiB, 4 * KiB, 128 * KiB]);
+    assert.equal(t.reads, 0, 'read() was not called');
+    stand.dispose();
+  });
+}
+
+test('get-data: the part of a failed WRITE that NEED_GET_DATA copied never reaches a zero READ', async () => {
+  const t = zeroTarget();
+  const { stand } = start({ depth: 1, mode: 'get-data', getDataBytes: (_tag, len) => (len === 64 * KiB ? 16 * KiB : len) }, t);
+  await stand.settle();
+  stand.deliver(0, { op: U.UBLK_IO_OP_WRITE, off: 0, len: 64 * KiB, data: pattern(6, 64 * KiB) });
+  await stand.settle();
+  const data = new Uint8Array(64 * KiB).fill(0xaa);
+  stand.deliver(0, { op: U.UBLK_IO_OP_READ, off: 0, len: 64 * KiB, data });
+  await stand.settle();
+  assert.deepEqual(stand.commits.map((c) => c.result), [-5, 64 * KiB]);
+  assert.ok(isZero(data), 'the READ got zeroes');
+  stand.dispose();
+});

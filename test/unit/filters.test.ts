@@ -245,3 +245,14 @@ test('readonly turns route off: a routing target\'s writes cannot reach its file
   assert.equal(ro.route, undefined);
   assert.throws(() => ro.write(new Uint8Array(512), 0, { fua: false }), /EROFS|read-only/);
 });
+
+test('readsZeroes stays only while read() is the target\'s own: a filter with a read of its own drops it', async () => {
+  const nul = await import('../../src/targets/null/index.js');
+  const fi = await import('../../src/targets/fault-inject/index.js');
+  assert.equal(compose(nul.create()).readsZeroes, true);
+  assert.equal(compose(nul.create(), F.readonly).readsZeroes, true, 'readonly passes reads through');
+  assert.equal(compose(nul.create(), [F.delay, { ms: 1 }]).readsZeroes, undefined);
+  assert.equal(compose(nul.create(), [F.error, { rate: 0.1 }]).readsZeroes, undefined);
+  assert.equal(fi.create({ delayUs: 100 }).readsZeroes, undefined, 'fault_inject must delay its reads');
+  assert.equal(fi.create({}).readsZeroes, true);
+});

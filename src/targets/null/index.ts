@@ -26,6 +26,7 @@ export function create(config: NullConfig = {}): Target {
       buf.fill(0);
       return buf.byteLength;
     },
+    readsZeroes: true,
     write: (buf) => buf.byteLength,
     // fd -1 is a hole: in the zero-copy modes the engine reads zeroes into the request and
     // consumes a write with a fixed-buffer NOP.

@@ -9,17 +9,19 @@ import { ZeroCopyPath } from './zero-copy.js';
 
 export function choosePath(loop: Loop, rw: TargetRw, x: ExtentIo, bufs: SlotBuffers): DataPath {
   const { mode, integrity } = loop.cfg;
+  // Reads of zeroes are served from buffers known to be zero; zone reports write into them too.
+  const zeroes = loop.target.readsZeroes === true && !loop.target.limits?.zoned;
   switch (mode) {
     case 'zero-copy':
       return new ZeroCopyPath(loop, x, false);
     case 'auto-buf-reg':
       return new ZeroCopyPath(loop, x, true);
     case 'user-copy':
-      return new UserCopyPath(loop, rw, x, bufs, !integrity && routesToFiles(loop), !!integrity);
+      return new UserCopyPath(loop, rw, x, bufs, !integrity && routesToFiles(loop), !!integrity, zeroes && !integrity);
     case 'get-data':
-      return new GetDataPath(loop, rw, x, bufs.data, routesToFiles(loop));
+      return new GetDataPath(loop, rw, x, bufs.data, routesToFiles(loop), zeroes);
     default:
-      return new CopyPath(loop, rw, x, bufs.data, routesToFiles(loop));
+      return new CopyPath(loop, rw, x, bufs.data, routesToFiles(loop), zeroes);
   }
 }
 

@@ -11,6 +11,7 @@ import type { DataPath, Loop } from './core.js';
 import type { ExtentIo } from './extent-io.js';
 import type { TargetRw } from './target-rw.js';
 import type { SlotBuffers } from './buffers.js';
+import { ZeroBuffers } from './copy.js';
 
 /** A copy's direction: a WRITE request's data into our buffer, or our buffer into a READ request. */
 const IN = 0;
@@ -31,7 +32,11 @@ export class UserCopyPath implements DataPath {
   /** Each slot's position on /dev/ublkcN (offset 0 of its request), as lo/hi words. */
   private readonly at: Uint32Array;
 
-  constructor(loop: Loop, rw: TargetRw, x: ExtentIo, bufs: SlotBuffers, direct: boolean, integrity: boolean) {
+  /** Zero-reading target: which buffer bytes a WRITE's copy may have left non-zero. */
+  private readonly dirty: ZeroBuffers | undefined;
+
+  constructor(loop: Loop, rw: TargetRw, x: ExtentIo, bufs: SlotBuffers, direct: boolean, integrity: boolean, zeroes: boolean) {
+    this.dirty = zeroes ? new ZeroBuffers(bufs.data) : undefined;
     this.loop = loop;
     this.rw = rw;
     this.x = x;
@@ -54,8 +59,15 @@ export class UserCopyPath implements DataPath {
     const sl = this.loop.slots;
     const isRead = sl.op[s] === U.UBLK_IO_OP_READ;
     if (this.integrity) return void (isRead ? this.readIntegrity(s) : this.writeIntegrity(s));
-    if (!isRead) return this.queue(s, IN, sl.len[s]);
+    if (!isRead) {
+      this.dirty?.wrote(s, sl.len[s]);
+      return this.queue(s, IN, sl.len[s]);
+    }
     if (this.direct) return this.x.directPass(s);
+    if (this.dirty) {
+      this.dirty.zero(s);
+      return this.finish(s);
+    }
     this.rw.run(s, true, this.bufs.data[s].subarray(0, sl.len[s]), sl.off[s], false, this, 0);
   }
 
