@@ -1,6 +1,7 @@
 // Socket constants, io_uring socket opcodes and sockaddr layouts (Linux, x86-64/arm64 little endian).
 
 export const IORING_OP_CONNECT = 16;
+export const IORING_OP_SENDMSG = 9;
 export const IORING_OP_SEND = 26;
 export const IORING_OP_RECV = 27;
 export const IORING_OP_SHUTDOWN = 34;
@@ -17,6 +18,11 @@ export const SOCK_CLOEXEC = 0o2000000;
 export const MSG_WAITALL = 0x100;
 export const MSG_NOSIGNAL = 0x4000;
 export const SHUT_RDWR = 2;
+
+/** struct msghdr on 64-bit Linux: name, namelen, iov, iovlen, control, controllen, flags. */
+export const MSGHDR = { size: 56, msg_iov: 16, msg_iovlen: 24 } as const;
+/** struct iovec: base, len. */
+export const IOVEC = { size: 16, iov_base: 0, iov_len: 8 } as const;
 
 /** sun_path's size in struct sockaddr_un. */
 export const UNIX_PATH_MAX = 108;

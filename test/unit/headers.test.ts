@@ -12,6 +12,7 @@ import { IO_CMD } from '../../src/uapi/io-cmd.js';
 import { BATCH_IO, ELEM_HEADER } from '../../src/uapi/batch.js';
 import { IO_URING_BUF, IO_URING_BUF_REG } from '../../src/uapi/buf-ring.js';
 import { SHMEM_BUF_REG } from '../../src/uapi/structs.js';
+import * as SK from '../../src/uapi/socket.js';
 
 const HDR = '/usr/include/linux/ublk_cmd.h';
 const cc = spawnSync('sh', ['-c', 'command -v cc']).status === 0;
@@ -88,5 +89,15 @@ for (const [header, name, ours] of layouts) {
     const theirs = headerOffsets(header, name, fields);
     for (const f of fields) assert.equal(ours[f], theirs.get(f), `${name}.${f}`);
     if ('size' in ours) assert.equal(ours.size, theirs.get('size'), `sizeof(struct ${name})`);
+  });
+}
+
+// The libc structs of the nbd target's SENDMSG (headers always present where a compiler is).
+for (const [header, name, ours] of [['sys/socket.h', 'msghdr', SK.MSGHDR], ['sys/uio.h', 'iovec', SK.IOVEC]] as const) {
+  test(`struct ${name}: our offsets match <${header}>`, { skip: cc ? undefined : 'no C compiler' }, () => {
+    const fields = Object.keys(ours).filter((f) => f !== 'size');
+    const theirs = headerOffsets(header, name, fields);
+    for (const f of fields) assert.equal((ours as Record<string, number>)[f], theirs.get(f), `${name}.${f}`);
+    assert.equal(ours.size, theirs.get('size'), `sizeof(struct ${name})`);
   });
 }

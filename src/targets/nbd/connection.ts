@@ -7,7 +7,7 @@ import * as SK from '../../uapi/socket.js';
 import { UblkError } from '../../errors.js';
 import * as P from './protocol.js';
 import { ReplyParser, type Pending } from './replies.js';
-import { dial, hangUp, prepRecv, prepSend, type NbdAddress } from './socket.js';
+import { dial, hangUp, msghdrOf, prepRecv, prepSend, prepSendmsg, type NbdAddress } from './socket.js';
 
 interface Request extends Pending {
   resolve: () => void;
@@ -34,6 +34,16 @@ const BACKOFF_MAX_MS = 2000;
 // A redial's handshake runs on the serving thread's ring without blocking it; a server that
 // accepts and then says nothing is dropped after this long and dialled again after the backoff.
 const REDIAL_HANDSHAKE_MS = 2000;
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
 
 const WRITES = new Set([P.CMD_WRITE, P.CMD_TRIM, P.CMD_WRITE_ZEROES]);
 
@@ -107,21 +117,27 @@ export class Connection {
     this.queuedBytes += b.byteLength;
   }
 
-  /** Everything queued in one SEND: one copy, but the stream stays in order and sends stay few. */
+  /**
+   * Everything queued in one SENDMSG, in order and gathered by the kernel: sends stay few and no
+   * payload is copied again (1 MiB writes queue up behind the send in flight).
+   */
   private send(): void {
     const parts = this.queued;
-    const out = parts.length === 1 ? parts[0] : new Uint8Array(this.queuedBytes);
-    if (parts.length > 1) {
-      let at = 0;
-      for (const p of parts) {
-        out.set(p, at);
-        at += p.byteLength;
-      }
-    }
+    const total = this.queuedBytes;
     this.queued = [];
     this.queuedBytes = 0;
     this.sending = true;
-    this.sendFrom(out, 0);
+    if (parts.length === 1) return this.sendFrom(parts[0], 0);
+    const hdr = msghdrOf(parts);
+    const gen = this.gen;
+    const fd = this.fd;
+    this.ring.op((v, o) => prepSendmsg(v, o, fd, addressOf(hdr), SK.MSG_NOSIGNAL | SK.MSG_WAITALL), [hdr, parts]).then((r) => {
+      if (this.failure || gen !== this.gen) return;
+      if (r < 0 && r !== -11 && r !== -4) return this.drop(`sending: ${UblkError.fromResult(r, 'sendmsg').code}`);
+      if (r < total) return this.sendFrom(concat(parts, total), Math.max(r, 0));
+      this.sending = false;
+      if (this.queued.length) this.send();
+    });
   }
 
   private sendFrom(out: Uint8Array, done: number): void {

@@ -29,6 +29,28 @@ export function prepSend(v: DataView, o: number, fd: number, addr: number, len: 
   setOpFlags(v, o, flags);
 }
 
+/**
+ * A msghdr for SENDMSG of `parts` in order, its iovecs right after it: the kernel gathers them, no
+ * copy into one buffer first. It and `parts` must live until the CQE.
+ */
+export function msghdrOf(parts: Uint8Array[]): Uint8Array {
+  const b = new Uint8Array(SK.MSGHDR.size + parts.length * SK.IOVEC.size);
+  const m = new DataView(b.buffer);
+  const iov = SK.MSGHDR.size;
+  m.setBigUint64(SK.MSGHDR.msg_iov, BigInt(addressOf(b) + iov), true);
+  m.setBigUint64(SK.MSGHDR.msg_iovlen, BigInt(parts.length), true);
+  for (let i = 0; i < parts.length; i++) {
+    m.setBigUint64(iov + i * SK.IOVEC.size + SK.IOVEC.iov_base, BigInt(addressOf(parts[i])), true);
+    m.setBigUint64(iov + i * SK.IOVEC.size + SK.IOVEC.iov_len, BigInt(parts[i].byteLength), true);
+  }
+  return b;
+}
+
+export function prepSendmsg(v: DataView, o: number, fd: number, msghdr: number, flags: number): void {
+  prepRw(v, o, SK.IORING_OP_SENDMSG, fd, msghdr, 1, 0);
+  setOpFlags(v, o, flags);
+}
+
 export function prepRecv(v: DataView, o: number, fd: number, addr: number, len: number, flags: number): void {
   prepRw(v, o, SK.IORING_OP_RECV, fd, addr, len, 0);
   setOpFlags(v, o, flags);
