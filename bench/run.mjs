@@ -120,7 +120,10 @@ function allSystems(kublkPath, baseline) {
       s.push({ name: `${impl}-loop-${mode}`, impl, target: 'loop', mode, flags });
     }
   }
-  s.push(...nbdSystems());
+  for (const x of nbdSystems()) {
+    s.push(x);
+    if (baseline && x.impl === 'ublkit') s.push({ ...x, name: x.name.replace(/^ublkit/, 'base'), impl: 'base' });
+  }
   for (const x of s) if (x.impl === 'kublk') x.bin = kublkPath;
   for (const x of s) if (x.impl === 'base') Object.assign(x, { impl: 'ublkit', cli: path.join(baseline, 'dist/src/cli/ublkit.cjs') });
   return s;
