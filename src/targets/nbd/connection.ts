@@ -10,7 +10,8 @@ import { ReplyParser, type Pending } from './replies.js';
 import { dial, hangUp, msghdrOf, prepRecv, prepSend, prepSendmsg, type NbdAddress } from './socket.js';
 
 interface Request extends Pending {
-  resolve: () => void;
+  /** With the request's length: a READ or WRITE's byte count as the target returns it. */
+  resolve: (length: number) => void;
   reject: (e: Error) => void;
   started: number;
   abandoned: boolean;
@@ -82,8 +83,8 @@ export class Connection {
     this.up();
   }
 
-  /** Sends one request; resolves when the server has answered it, rejects with the client's errno. */
-  request(cmd: number, flags: number, offset: number, length: number, payload?: Uint8Array, buf?: Uint8Array): Promise<void> {
+  /** Sends one request; resolves with `length` when the server has answered it, rejects with the client's errno. */
+  request(cmd: number, flags: number, offset: number, length: number, payload?: Uint8Array, buf?: Uint8Array): Promise<number> {
     if (this.failure) return Promise.reject(this.failure);
     const { req, done } = this.make(cmd, flags, offset, length, payload, buf);
     // While the socket is down the request waits in `inflight`; the reconnect sends it.
@@ -95,7 +96,7 @@ export class Connection {
   }
 
   /** A request in `inflight` under a fresh cookie, not yet queued for sending. */
-  private make(cmd: number, flags: number, offset: number, length: number, payload?: Uint8Array, buf?: Uint8Array): { req: Request; done: Promise<void> } {
+  private make(cmd: number, flags: number, offset: number, length: number, payload?: Uint8Array, buf?: Uint8Array): { req: Request; done: Promise<number> } {
     let cookie = this.nextCookie;
     while (this.inflight.has(cookie)) cookie = (cookie + 1) >>> 0 || 1;
     this.nextCookie = (cookie + 1) >>> 0 || 1;
@@ -105,7 +106,7 @@ export class Connection {
     P.encodeRequest(P.view(msg), 0, cmd, flags, cookie, offset, length);
     if (payload) msg.set(payload, P.REQUEST_HEADER);
     let req!: Request;
-    const done = new Promise<void>((resolve, reject) => {
+    const done = new Promise<number>((resolve, reject) => {
       req = { cmd, offset, length, buf, covered: 0, resolve, reject, started: Date.now(), abandoned: false, msg };
     });
     this.inflight.set(cookie, req);
@@ -183,7 +184,7 @@ export class Connection {
     if (this.replayedWrites.delete(cookie) && this.replayedWrites.size === 0) this.releaseFlushes();
     if (req.abandoned) return;
     if (errno) req.reject(new UblkError(errno, `nbd: the server failed ${cmdName(req.cmd)} ${req.offset}+${req.length}: ${errno}`));
-    else req.resolve();
+    else req.resolve(req.length);
   }
 
   /** Requests past the deadline fail with EIO; their cookies stay known so a late reply is dropped. */
