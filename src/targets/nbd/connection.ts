@@ -130,26 +130,26 @@ export class Connection {
     this.sending = true;
     if (parts.length === 1) return this.sendFrom(parts[0], 0);
     const hdr = msghdrOf(parts);
-    const gen = this.gen;
     const fd = this.fd;
-    this.ring.op((v, o) => prepSendmsg(v, o, fd, addressOf(hdr), SK.MSG_NOSIGNAL | SK.MSG_WAITALL), [hdr, parts]).then((r) => {
-      if (this.failure || gen !== this.gen) return;
-      if (r < 0 && r !== -11 && r !== -4) return this.drop(`sending: ${UblkError.fromResult(r, 'sendmsg').code}`);
-      if (r < total) return this.sendFrom(concat(parts, total), Math.max(r, 0));
-      this.sending = false;
-      if (this.queued.length) this.send();
-    });
+    const op = this.ring.op((v, o) => prepSendmsg(v, o, fd, addressOf(hdr), SK.MSG_NOSIGNAL | SK.MSG_WAITALL), [hdr, parts]);
+    this.sent(op, total, (n) => this.sendFrom(concat(parts, total), n));
   }
 
   private sendFrom(out: Uint8Array, done: number): void {
     const at = addressOf(out) + done;
     const len = out.byteLength - done;
-    const gen = this.gen;
     const fd = this.fd;
-    this.ring.op((v, o) => prepSend(v, o, fd, at, len, SK.MSG_NOSIGNAL | SK.MSG_WAITALL), out.buffer).then((r) => {
+    const op = this.ring.op((v, o) => prepSend(v, o, fd, at, len, SK.MSG_NOSIGNAL | SK.MSG_WAITALL), out.buffer);
+    this.sent(op, len, (n) => this.sendFrom(out, done + n));
+  }
+
+  /** A SEND or SENDMSG of `len` bytes ends: `rest(n)` sends what a short one left after n; then what queued meanwhile. */
+  private sent(op: Promise<number>, len: number, rest: (n: number) => void): void {
+    const gen = this.gen;
+    op.then((r) => {
       if (this.failure || gen !== this.gen) return;
       if (r < 0 && r !== -11 && r !== -4) return this.drop(`sending: ${UblkError.fromResult(r, 'send').code}`);
-      if (r < len) return this.sendFrom(out, done + Math.max(r, 0));
+      if (r < len) return rest(Math.max(r, 0));
       this.sending = false;
       if (this.queued.length) this.send();
     });
